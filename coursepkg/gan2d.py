@@ -1,0 +1,214 @@
+"""A small MLP GAN for 2D data: the reference implementation of the 2D GAN lab.
+
+The pieces, in the order the lab builds them:
+
+* :class:`GAN` holds a generator ``G: R^latent_dim -> R^dim`` and a
+  discriminator ``D: R^dim -> R`` that returns *logits* (no final sigmoid).
+* :func:`discriminator_step` does one update of ``D`` on real and fake points.
+* :func:`generator_step` does one update of ``G`` with the non-saturating loss.
+* :func:`train_gan` alternates ``d_steps`` discriminator updates with one
+  generator update and returns the loss history.
+
+Losses use ``BCEWithLogitsLoss``, which folds the sigmoid into the log and so
+stays finite where ``log(sigmoid(x))`` would underflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+__all__ = [
+    "GAN",
+    "discriminator_loss",
+    "discriminator_step",
+    "generator_loss",
+    "generator_step",
+    "mlp",
+    "train_gan",
+]
+
+_bce = nn.BCEWithLogitsLoss()
+
+
+def mlp(in_features: int, hidden: int, out_features: int, *, depth: int = 3) -> nn.Sequential:
+    """Build a multilayer perceptron with ``depth`` hidden layers of width ``hidden``.
+
+    Hidden layers use LeakyReLU(0.2): unlike ReLU it never outputs a constant
+    zero gradient, which keeps small GANs from getting stuck early.
+
+    Args:
+        in_features: input width.
+        hidden: width of every hidden layer.
+        out_features: output width; the last layer is linear (no activation).
+        depth: number of hidden layers, at least 1.
+
+    Returns:
+        ``nn.Sequential`` mapping ``(n, in_features)`` to ``(n, out_features)``.
+    """
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}.")
+    layers: list[nn.Module] = []
+    width = in_features
+    for _ in range(depth):
+        layers += [nn.Linear(width, hidden), nn.LeakyReLU(0.2)]
+        width = hidden
+    layers.append(nn.Linear(width, out_features))
+    return nn.Sequential(*layers)
+
+
+class GAN(nn.Module):
+    """A generator and a discriminator for ``dim``-dimensional data.
+
+    Args:
+        dim: dimension of the data (2 in the lab).
+        h: width of the hidden layers of both networks.
+        latent_dim: dimension of the Gaussian noise fed to the generator.
+
+    Attributes:
+        generator: maps ``(n, latent_dim)`` noise to ``(n, dim)`` points.
+        discriminator: maps ``(n, dim)`` points to ``(n, 1)`` logits.
+    """
+
+    def __init__(self, dim: int = 2, h: int = 64, latent_dim: int = 2) -> None:
+        super().__init__()
+        for name, value in (("dim", dim), ("h", h), ("latent_dim", latent_dim)):
+            if value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value}.")
+        self.dim = dim
+        self.latent_dim = latent_dim
+        self.generator = mlp(latent_dim, h, dim)
+        self.discriminator = mlp(dim, h, 1)
+
+    def discriminate(self, x: torch.Tensor) -> torch.Tensor:
+        """Score points: ``(n, dim)`` float32 in, ``(n, 1)`` logits out (real > 0 > fake)."""
+        return self.discriminator(x)
+
+    def sample_latent(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw ``(n, latent_dim)`` float32 noise from the standard normal N(0, I)."""
+        return torch.randn(n, self.latent_dim, generator=generator)
+
+    @torch.no_grad()
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Generate ``n`` points: ``(n, dim)`` float32, detached from the graph."""
+        return self.generator(self.sample_latent(n, generator=generator))
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of ``D``: real points labelled 1, fake points labelled 0.
+
+    Args:
+        real_logits: ``(n, 1)`` logits of real points.
+        fake_logits: ``(m, 1)`` logits of generated points.
+
+    Returns:
+        Scalar tensor ``BCE(real, 1) + BCE(fake, 0)``, each term a batch mean.
+    """
+    return _bce(real_logits, torch.ones_like(real_logits)) + _bce(
+        fake_logits, torch.zeros_like(fake_logits)
+    )
+
+
+def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Non-saturating generator loss ``-mean(log D(G(z)))`` from ``(m, 1)`` logits.
+
+    Written as ``BCE(fake, 1)``: the generator is trained to make ``D`` call its
+    points real. Its gradient is large exactly when ``D`` rejects the fakes,
+    unlike the saturating ``mean(log(1 - D(G(z))))`` of the minimax game.
+    """
+    return _bce(fake_logits, torch.ones_like(fake_logits))
+
+
+def discriminator_step(
+    gan: GAN, x_real: torch.Tensor, z: torch.Tensor, optimizer: torch.optim.Optimizer
+) -> float:
+    """Update the discriminator once.
+
+    Args:
+        gan: the model; only its discriminator is updated.
+        x_real: ``(n, dim)`` float32 real points.
+        z: ``(m, latent_dim)`` float32 latent noise for the fake points.
+        optimizer: an optimizer over ``gan.discriminator.parameters()``.
+
+    Returns:
+        The loss ``BCE(D(x_real), 1) + BCE(D(G(z)), 0)`` before the update, as a float.
+    """
+    # detach(): this step must not send gradients into the generator.
+    x_fake = gan.generator(z).detach()
+    loss = discriminator_loss(gan.discriminate(x_real), gan.discriminate(x_fake))
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def generator_step(gan: GAN, z: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
+    """Update the generator once with the non-saturating loss.
+
+    Args:
+        gan: the model; only its generator is updated.
+        z: ``(m, latent_dim)`` float32 latent noise.
+        optimizer: an optimizer over ``gan.generator.parameters()``.
+
+    Returns:
+        The loss ``BCE(D(G(z)), 1)`` before the update, as a float.
+    """
+    loss = generator_loss(gan.discriminate(gan.generator(z)))
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def train_gan(
+    gan: GAN,
+    sampler: Callable[[int], torch.Tensor],
+    *,
+    n_steps: int,
+    d_steps: int = 2,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    progress: bool = True,
+) -> dict[str, list[float]]:
+    """Train a GAN by alternating discriminator and generator updates.
+
+    Each of the ``n_steps`` iterations does ``d_steps`` discriminator steps, each
+    on a fresh real batch and fresh noise, then one generator step. Both
+    networks use Adam with ``betas=(0.5, 0.999)``, the usual GAN setting: a
+    short momentum memory helps in a game whose target keeps moving.
+
+    Args:
+        gan: the model to train, in place.
+        sampler: ``sampler(n)`` returns ``(n, dim)`` float32 real points.
+        n_steps: number of generator updates, at least 1.
+        d_steps: discriminator updates per generator update, at least 1.
+        batch_size: points per batch, real and fake alike.
+        lr: Adam learning rate of both networks.
+        progress: show a tqdm progress bar with the latest losses.
+
+    Returns:
+        ``{"d_loss": [...], "g_loss": [...]}``: every discriminator loss
+        (``n_steps * d_steps`` floats) and every generator loss (``n_steps``).
+    """
+    if n_steps < 1 or d_steps < 1 or batch_size < 1:
+        raise ValueError(
+            f"n_steps, d_steps and batch_size must be positive; "
+            f"got {n_steps}, {d_steps} and {batch_size}."
+        )
+    betas = (0.5, 0.999)
+    d_opt = torch.optim.Adam(gan.discriminator.parameters(), lr=lr, betas=betas)
+    g_opt = torch.optim.Adam(gan.generator.parameters(), lr=lr, betas=betas)
+    history: dict[str, list[float]] = {"d_loss": [], "g_loss": []}
+    bar = tqdm(range(n_steps), desc="training", disable=not progress, mininterval=1.0)
+    for _ in bar:
+        for _ in range(d_steps):
+            x_real = sampler(batch_size)
+            z = gan.sample_latent(batch_size)
+            history["d_loss"].append(discriminator_step(gan, x_real, z, d_opt))
+        z = gan.sample_latent(batch_size)
+        history["g_loss"].append(generator_step(gan, z, g_opt))
+        bar.set_postfix(d_loss=f"{history['d_loss'][-1]:.3f}", g_loss=f"{history['g_loss'][-1]:.3f}")
+    return history

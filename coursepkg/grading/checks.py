@@ -1,0 +1,186 @@
+"""Checks that run a student's code (the probe) and judge what it did (the judge).
+
+A :class:`Check` is split in two on purpose. The *probe* calls the student's
+functions on fixed inputs and returns plain observations (tensors, floats,
+strings). The *judge* rebuilds the same inputs from the same seeds, runs the
+``coursepkg`` reference on them and compares. In the notebook both halves run in
+the student's kernel, which gives immediate feedback. Under nbgrader's
+autograder the probe runs again in a fresh process and the judge in the grader's
+own process, where nothing a student's cell did (``torch.allclose = ...``, a
+patched ``coursepkg``) can reach it: see :mod:`coursepkg.grading.isolation`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import traceback
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+__all__ = [
+    "Check",
+    "CheckFailed",
+    "Observations",
+    "assert_close",
+    "assert_standard_normal",
+    "describe_error",
+    "require",
+    "run_in_kernel",
+]
+
+#: What a probe returns: names mapped to tensors, numbers, strings, lists of them
+#: or nested dicts of them (all of which ``torch.load(weights_only=True)`` reads).
+Observations = dict[str, Any]
+
+
+class CheckFailed(AssertionError):
+    """A check found the student's code wrong; the message says what and why."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One gradable property of a student's code.
+
+    Attributes:
+        name: identifier used in the test cells, e.g. ``"discriminator_step"``.
+        needs: names the student's code must define (looked up in its namespace).
+        probe: runs the student's code; ``probe(namespace) -> Observations``.
+        judge: compares observations with the reference; raises
+            :class:`CheckFailed` with a specific message, returns a short
+            success message otherwise.
+    """
+
+    name: str
+    needs: tuple[str, ...]
+    probe: Callable[[Mapping[str, Any]], Observations]
+    judge: Callable[[Observations], str]
+
+    def observe(self, namespace: Mapping[str, Any]) -> Observations:
+        """Run the probe, turning a missing definition or a crash into an observation."""
+        missing = [name for name in self.needs if name not in namespace]
+        if missing:
+            return {"error": f"{', '.join(missing)} is not defined: run the cell that defines it first."}
+        try:
+            return self.probe(namespace)
+        except Exception as error:  # the student's code may raise anything
+            return {"error": describe_error(error)}
+
+    def evaluate(self, observations: Observations) -> str:
+        """Judge observations, failing first on an error the probe recorded."""
+        if "error" in observations:
+            raise CheckFailed(observations["error"])
+        return self.judge(observations)
+
+
+def describe_error(error: BaseException) -> str:
+    """One paragraph on an exception raised by student code: type, message, last frame."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" (line {frames[-1].lineno}: {frames[-1].line})" if frames and frames[-1].line else ""
+    if isinstance(error, NotImplementedError):
+        return "Your code raised NotImplementedError: replace `raise NotImplementedError()` with your solution."
+    return f"Your code raised {type(error).__name__}: {error}{where}"
+
+
+@contextlib.contextmanager
+def _quiet_student_code() -> Iterator[list[str]]:
+    """Keep student code's stderr and warnings off the test cell's output.
+
+    nbgrader gives zero points to a test cell that writes to stderr, so a
+    progress bar or a harmless warning would cost a correct solution its marks.
+    They are collected and shown as notes on stdout instead.
+    """
+    notes: list[str] = []
+    stderr = io.StringIO()
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stderr(stderr):
+        warnings.simplefilter("always")
+        yield notes
+    notes.extend(f"{w.category.__name__}: {w.message}" for w in caught)
+
+
+def run_in_kernel(check: Check, namespace: Mapping[str, Any]) -> None:
+    """Probe and judge in the current process, printing the verdict.
+
+    Raises:
+        CheckFailed: with the judge's message when the check fails.
+    """
+    with _quiet_student_code() as notes:
+        observations = check.observe(namespace)
+    for note in dict.fromkeys(notes):
+        print(f"note: your code warned: {note}")
+    print(f"✔ {check.name}: {check.evaluate(observations)}")
+
+
+def require(condition: bool, message: str) -> None:
+    """Fail the check with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise CheckFailed(message)
+
+
+def _format(value: torch.Tensor | float) -> str:
+    if isinstance(value, torch.Tensor) and value.numel() > 6:
+        return f"tensor of shape {tuple(value.shape)}"
+    if isinstance(value, torch.Tensor):
+        return str([round(v, 6) for v in value.flatten().tolist()])
+    return f"{value:.6g}"
+
+
+def assert_close(
+    got: torch.Tensor | float,
+    expected: torch.Tensor | float,
+    what: str,
+    *,
+    rtol: float = 1e-4,
+    atol: float = 1e-5,
+) -> None:
+    """Fail unless ``got`` matches ``expected`` element-wise within tolerance.
+
+    Args:
+        got: the student's value.
+        expected: the reference value.
+        what: what the value is, for the message ("the loss of the first call").
+        rtol: relative tolerance.
+        atol: absolute tolerance.
+    """
+    got_t = torch.as_tensor(got, dtype=torch.float64)
+    expected_t = torch.as_tensor(expected, dtype=torch.float64)
+    require(
+        got_t.shape == expected_t.shape,
+        f"{what}: expected shape {tuple(expected_t.shape)}, got {tuple(got_t.shape)}.",
+    )
+    error = (got_t - expected_t).abs()
+    bound = atol + rtol * expected_t.abs()
+    require(
+        bool(torch.isfinite(got_t).all()) and bool((error <= bound).all()),
+        f"{what}: expected {_format(expected)}, got {_format(got)}"
+        + (f" (largest difference {error.max().item():.3g})." if got_t.numel() > 1 else "."),
+    )
+
+
+def assert_standard_normal(z: torch.Tensor, what: str) -> None:
+    """Fail unless the entries of ``z`` look like independent N(0, 1) draws.
+
+    Uses the Kolmogorov-Smirnov distance to the standard normal CDF with the
+    1e-6 critical value ``sqrt(-log(5e-7) / 2) / sqrt(n)``: a correct sampler
+    fails about once in a million seeds, a uniform or scaled one never passes
+    with the sample sizes the checks use (several thousand values).
+    """
+    values = z.detach().double().flatten().sort().values
+    n = values.numel()
+    require(n >= 100, f"{what}: too few values ({n}) to test.")
+    cdf = 0.5 * (1 + torch.erf(values / math.sqrt(2)))
+    ranks = torch.arange(1, n + 1, dtype=torch.float64)
+    distance = torch.maximum(ranks / n - cdf, cdf - (ranks - 1) / n).max().item()
+    critical = math.sqrt(-math.log(5e-7) / 2) / math.sqrt(n)
+    require(
+        distance <= critical,
+        f"{what} should be standard normal N(0, 1) (use torch.randn), but its values have "
+        f"mean {values.mean().item():.3f}, std {values.std().item():.3f}, "
+        f"range [{values[0].item():.2f}, {values[-1].item():.2f}] "
+        f"(Kolmogorov-Smirnov distance {distance:.3f} > {critical:.3f}).",
+    )

@@ -1,0 +1,639 @@
+"""Checks of the 2D GAN lab (``solutions/lab_2d_gan``).
+
+Each exercise is checked on its own, against the :mod:`coursepkg.gan2d` and
+:mod:`coursepkg.metrics` references: the step functions run on a reference
+model with fixed weights, and the training loop runs with reference steps, so a
+mistake in one exercise costs the points of that exercise only.
+
+Test cells call :func:`check` by name::
+
+    from coursepkg.grading import lab_2d_gan as grader
+    grader.check("discriminator_step", globals())
+
+Every step check drives the student's function with plain SGD, whose update is
+exactly ``lr * gradient``: a wrong loss, a missing ``detach`` or stale
+gradients then show up in the parameters, which Adam's normalisation would hide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from coursepkg import data2d, gan2d, metrics
+from coursepkg.grading.checks import (
+    Check,
+    CheckFailed,
+    Observations,
+    assert_close,
+    assert_standard_normal,
+    require,
+    run_in_kernel,
+)
+
+__all__ = ["CHECKS", "REFERENCE_MODULES", "check"]
+
+#: Modules holding this lab's reference solutions. The isolated probe makes them
+#: unimportable, so a submission cannot pass by calling or wrapping them.
+REFERENCE_MODULES: tuple[str, ...] = ("coursepkg.gan2d", "coursepkg.metrics")
+
+_SEED = 1234
+_LATENT_DIM = 3  # not 2, so that a latent size swapped with the data size shows
+_SGD_LR = 0.1
+_STALE_GRAD = 0.37  # left in .grad before a step, as the other player's step would
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+def _fixture() -> tuple[gan2d.GAN, torch.Tensor, torch.Tensor]:
+    """A reference GAN with fixed weights, 32 real points and 32 latent vectors."""
+    torch.manual_seed(_SEED)
+    gan = gan2d.GAN(dim=2, h=16, latent_dim=_LATENT_DIM)
+    g = torch.Generator().manual_seed(_SEED)
+    x_real = data2d.sample_data(32, "2gmm", generator=g)
+    z = torch.randn(32, _LATENT_DIM, generator=g)
+    return gan, x_real, z
+
+
+def _flat(module: nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in module.parameters()]).clone()
+
+
+def _flat_grad(module: nn.Module) -> torch.Tensor:
+    return torch.cat(
+        [torch.zeros(p.numel()) if p.grad is None else p.grad.detach().flatten() for p in module.parameters()]
+    )
+
+
+def _fill_stale_gradients(module: nn.Module) -> None:
+    for p in module.parameters():
+        p.grad = torch.full_like(p, _STALE_GRAD)
+
+
+def _as_number(value: Any) -> float | str:
+    """The float a student returned, or a description of what came back instead."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value.detach())
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return f"{type(value).__name__} {value!r}"[:120]
+
+
+def _as_tensor(value: Any) -> torch.Tensor | str:
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    return f"{type(value).__name__}, not a tensor"
+
+
+def _require_number(value: float | str, what: str) -> float:
+    require(isinstance(value, float), f"{what} must return the loss as a float (loss.item()); it returned {value}.")
+    return value
+
+
+def _require_tensor(value: torch.Tensor | str, what: str, shape: tuple[int, ...]) -> torch.Tensor:
+    require(isinstance(value, torch.Tensor), f"{what} must return a tensor of shape {shape}; it returned a {value}.")
+    require(
+        tuple(value.shape) == shape,
+        f"{what} returned shape {tuple(value.shape)}; expected {shape}.",
+    )
+    require(value.dtype == torch.float32, f"{what} returned dtype {value.dtype}; expected torch.float32.")
+    return value
+
+
+# ---------------------------------------------------------------- Exercise 1: the GAN class
+
+
+def _probe_gan(namespace: Mapping[str, Any]) -> Observations:
+    GAN = namespace["GAN"]
+    observations: Observations = {}
+    for dim, h, latent_dim in ((2, 32, _LATENT_DIM), (5, 8, 7)):
+        torch.manual_seed(0)
+        gan = GAN(dim, h, latent_dim)
+        nets = {name: getattr(gan, name, None) for name in ("generator", "discriminator")}
+        seen: Observations = {
+            "is_module": isinstance(gan, nn.Module),
+            "nets": [name for name, net in nets.items() if isinstance(net, nn.Module)],
+            "latent_dim": getattr(gan, "latent_dim", None),
+        }
+        observations[f"{dim}-{h}-{latent_dim}"] = seen
+        if not seen["is_module"] or len(seen["nets"]) < 2:
+            continue
+        g_ids = {id(p) for p in gan.generator.parameters()}
+        d_ids = {id(p) for p in gan.discriminator.parameters()}
+        seen["params"] = {
+            "generator": sum(p.requires_grad for p in gan.generator.parameters()),
+            "discriminator": sum(p.requires_grad for p in gan.discriminator.parameters()),
+            "shared": len(g_ids & d_ids),
+            "registered": len({id(p) for p in gan.parameters()} & (g_ids | d_ids)),
+            "total": len(g_ids | d_ids),
+        }
+        with torch.no_grad():
+            torch.manual_seed(1)
+            z, x = torch.randn(10, latent_dim), torch.randn(10, dim)
+            seen["generated"] = _as_tensor(gan.generator(z))
+            seen["discriminator"] = _as_tensor(gan.discriminator(x))
+            seen["discriminate"] = _as_tensor(gan.discriminate(x))
+            # Far from the data a linear last layer gives large values; a
+            # sigmoid or tanh at the end cannot.
+            seen["far_logits"] = _as_tensor(gan.discriminate(100 * torch.randn(256, dim)))
+            seen["far_generated"] = _as_tensor(gan.generator(100 * torch.randn(256, latent_dim)))
+    return observations
+
+
+def _judge_gan_structure(observations: Observations, dim: int, h: int, latent_dim: int) -> Observations:
+    seen = observations[f"{dim}-{h}-{latent_dim}"]
+    call = f"GAN({dim}, {h}, {latent_dim})"
+    require(seen["is_module"], f"{call} is not an nn.Module: define `class GAN(nn.Module)` and call super().__init__().")
+    missing = {"generator", "discriminator"} - set(seen["nets"])
+    require(not missing, f"{call} has no nn.Module attribute {', '.join(sorted(missing))}.")
+    require(
+        seen["latent_dim"] == latent_dim,
+        f"{call}.latent_dim is {seen['latent_dim']!r}; expected {latent_dim}.",
+    )
+    _require_tensor(seen["generated"], f"{call}.generator on a (10, {latent_dim}) batch", (10, dim))
+    _require_tensor(seen["discriminator"], f"{call}.discriminator on a (10, {dim}) batch", (10, 1))
+    _require_tensor(seen["discriminate"], f"{call}.discriminate on a (10, {dim}) batch", (10, 1))
+    assert_close(seen["discriminate"], seen["discriminator"], f"{call}.discriminate(x) against .discriminator(x)")
+    return seen
+
+
+def _judge_gan(observations: Observations) -> str:
+    seen = _judge_gan_structure(observations, 2, 32, _LATENT_DIM)
+    logits = _require_tensor(seen["far_logits"], "discriminate on 256 far-away points", (256, 1))
+    require(
+        bool(((logits < 0) | (logits > 1)).any()),
+        "discriminate returned values in [0, 1] even for points far from the data: it looks like "
+        "the discriminator ends with a sigmoid. Return raw logits (no final activation); "
+        "BCEWithLogitsLoss applies the sigmoid itself.",
+    )
+    return "the generator and the discriminator have the right shapes, and discriminate returns logits."
+
+
+def _judge_gan_details(observations: Observations) -> str:
+    _judge_gan_structure(observations, 2, 32, _LATENT_DIM)
+    seen = _judge_gan_structure(observations, 5, 8, 7)
+    params = seen["params"]
+    require(
+        params["generator"] > 0 and params["discriminator"] > 0,
+        "both networks need trainable parameters (nn.Linear layers with requires_grad=True).",
+    )
+    require(params["shared"] == 0, "the generator and the discriminator share parameters; build two separate networks.")
+    require(
+        params["registered"] == params["total"],
+        "gan.parameters() misses some parameters of the two networks: assign them as module attributes.",
+    )
+    generated = _require_tensor(seen["far_generated"], "the generator on 256 far-away latent vectors", (256, 5))
+    require(
+        generated.abs().max().item() > 1.5,
+        "the generator's outputs stay within [-1.5, 1.5] even for huge latent vectors: it looks like the "
+        "generator ends with a tanh or sigmoid. 2D data are not confined to [-1, 1]; end with a linear layer.",
+    )
+    return "GAN works for other sizes, registers its parameters and ends both networks with a linear layer."
+
+
+# ---------------------------------------------------------------- Exercise 1: sampling
+
+
+class _LatentRecorder(nn.Module):
+    """Stands in for a generator: records its input, returns a known function of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: list[torch.Tensor] = []
+
+    @staticmethod
+    def transform(z: torch.Tensor) -> torch.Tensor:
+        return torch.stack([z.sum(dim=1), z[:, 0]], dim=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        self.inputs.append(z.detach().clone())
+        return self.transform(z)
+
+
+def _probe_sample(namespace: Mapping[str, Any]) -> Observations:
+    torch.manual_seed(0)
+    gan = namespace["GAN"](2, 16, _LATENT_DIM)
+    recorder = _LatentRecorder()
+    gan.generator = recorder
+    torch.manual_seed(1)
+    out = gan.sample(4000)
+    return {"out": _as_tensor(out), "latents": recorder.inputs}
+
+
+def _judge_sample_structure(observations: Observations) -> tuple[torch.Tensor, torch.Tensor]:
+    out = _require_tensor(observations["out"], "gan.sample(4000)", (4000, 2))
+    latents = observations["latents"]
+    require(len(latents) > 0, "gan.sample(n) never called self.generator: pass the noise through the generator.")
+    z = torch.cat([latent.reshape(len(latent), -1) for latent in latents])
+    require(
+        tuple(z.shape) == (4000, _LATENT_DIM),
+        f"gan.sample(4000) fed the generator noise of shape {tuple(z.shape)}; expected "
+        f"(4000, latent_dim) = (4000, {_LATENT_DIM}): one latent vector per sample, of size latent_dim.",
+    )
+    assert_close(out, _LatentRecorder.transform(z), "gan.sample(n) should return generator(z)")
+    return out, z
+
+
+def _judge_sample(observations: Observations) -> str:
+    _judge_sample_structure(observations)
+    return "sample(n) draws n latent vectors of size latent_dim and returns the generator's output."
+
+
+def _judge_sample_details(observations: Observations) -> str:
+    _, z = _judge_sample_structure(observations)
+    assert_standard_normal(z, "The latent noise fed to the generator by sample()")
+    return "the latent noise of sample() is standard normal."
+
+
+# ---------------------------------------------------------------- Exercise 2: the two steps
+
+
+def _probe_step(namespace: Mapping[str, Any], name: str) -> Observations:
+    """Call a step function twice on the fixture, with stale gradients in the trained network."""
+    step = namespace[name]
+    gan, x_real, z = _fixture()
+    trained, other = (gan.discriminator, gan.generator) if name == "discriminator_step" else (gan.generator, gan.discriminator)
+    optimizer = torch.optim.SGD(trained.parameters(), lr=_SGD_LR)
+    _fill_stale_gradients(trained)
+    observations: Observations = {"losses": [], "trained": [], "other_grad": []}
+    for _ in range(2):
+        returned = step(gan, x_real, z, optimizer) if name == "discriminator_step" else step(gan, z, optimizer)
+        observations["losses"].append(_as_number(returned))
+        observations["trained"].append(_flat(trained))
+        observations["other_grad"].append(_flat_grad(other))
+    observations["other"] = _flat(other)
+    return observations
+
+
+def _reference_run(name: str, scale: float) -> tuple[list[float], list[torch.Tensor], torch.Tensor]:
+    """The reference step on the fixture, twice, with its loss multiplied by ``scale``."""
+    gan, x_real, z = _fixture()
+    trained, other = (gan.discriminator, gan.generator) if name == "discriminator_step" else (gan.generator, gan.discriminator)
+    optimizer = torch.optim.SGD(trained.parameters(), lr=_SGD_LR)
+    _fill_stale_gradients(trained)
+    losses, params = [], []
+    for _ in range(2):
+        if name == "discriminator_step":
+            loss = gan2d.discriminator_loss(gan.discriminate(x_real), gan.discriminate(gan.generator(z).detach()))
+        else:
+            loss = gan2d.generator_loss(gan.discriminate(gan.generator(z)))
+        optimizer.zero_grad()
+        (scale * loss).backward()
+        optimizer.step()
+        losses.append(scale * loss.item())
+        params.append(_flat(trained))
+    return losses, params, _flat(other)
+
+
+def _loss_variants(name: str) -> dict[str, float]:
+    """Loss values of the usual mistakes on the fixture, to name the mistake made."""
+    gan, x_real, z = _fixture()
+    with torch.no_grad():
+        fake = gan.discriminate(gan.generator(z))
+        real = gan.discriminate(x_real)
+
+    def bce(logits: torch.Tensor, label: float) -> float:
+        return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, label)).item()
+
+    if name == "discriminator_step":
+        return {
+            "the real and fake labels are swapped (real points must get label 1, fakes label 0)": bce(real, 0) + bce(fake, 1),
+            "a sigmoid is applied before BCEWithLogitsLoss, which applies its own: pass raw logits": bce(torch.sigmoid(real), 1)
+            + bce(torch.sigmoid(fake), 0),
+            "only the real term is there: add BCE(D(G(z)), 0)": bce(real, 1),
+            "only the fake term is there: add BCE(D(x_real), 1)": bce(fake, 0),
+        }
+    saturating = -bce(fake, 0)
+    return {
+        "this is the saturating loss mean(log(1 - D(G(z)))); use the non-saturating -mean(log D(G(z))) = BCE(D(G(z)), 1)": saturating,
+        "this is BCE(D(G(z)), 0), the discriminator's target; the generator wants its fakes labelled real (1)": -saturating,
+        "a sigmoid is applied before BCEWithLogitsLoss, which applies its own: pass raw logits": bce(torch.sigmoid(fake), 1),
+    }
+
+
+def _loss_scale(observations: Observations, name: str) -> float:
+    """Check the first returned loss; return 1, or 0.5 for a halved discriminator loss."""
+    got = _require_number(observations["losses"][0], name)
+    expected = _reference_run(name, 1.0)[0][0]
+    scales = (1.0, 0.5) if name == "discriminator_step" else (1.0,)
+    for scale in scales:
+        if abs(got - scale * expected) <= 1e-4 * abs(expected) + 1e-5:
+            return scale
+    formula = "BCE(D(x_real), 1) + BCE(D(G(z)), 0)" if name == "discriminator_step" else "BCE(D(G(z)), 1)"
+    message = f"{name} returned the loss {got:.6f} on the test batch; expected {expected:.6f} = {formula}."
+    for mistake, value in _loss_variants(name).items():
+        if abs(got - value) <= 1e-4 * abs(value) + 1e-5:
+            message += f" Your value matches a common mistake: {mistake}."
+            break
+    raise CheckFailed(message)
+
+
+def _judge_step(name: str) -> Callable[[Observations], str]:
+    def judge(observations: Observations) -> str:
+        _loss_scale(observations, name)
+        return "the loss on the test batch matches the reference."
+
+    return judge
+
+
+def _judge_step_details(name: str) -> Callable[[Observations], str]:
+    trained_net, other_net = ("discriminator", "generator") if name == "discriminator_step" else ("generator", "discriminator")
+
+    def judge(observations: Observations) -> str:
+        scale = _loss_scale(observations, name)
+        losses, params, other = _reference_run(name, scale)
+        if name == "discriminator_step":
+            require(
+                not bool(observations["other_grad"][0].abs().gt(0).any()),
+                "gradients reached the generator during the discriminator step: detach the fake points "
+                "(gan.generator(z).detach()) or generate them under torch.no_grad().",
+            )
+        start = _fixture()[0]
+        initial = _flat(getattr(start, trained_net))
+        moved = observations["trained"][0]
+        require(
+            not torch.equal(moved, initial),
+            f"{name} did not change the {trained_net}'s parameters: call loss.backward() and optimizer.step(), "
+            + ("and do not detach the fake points here: the gradient must flow through the generator." if name == "generator_step" else ""),
+        )
+        stale = initial - _SGD_LR * _STALE_GRAD + (params[0] - initial)
+        require(
+            not torch.allclose(moved, stale, rtol=1e-4, atol=1e-6),
+            f"{name} added the gradient to stale gradients already in .grad: call optimizer.zero_grad() "
+            "before loss.backward().",
+        )
+        assert_close(moved, params[0], f"the {trained_net}'s parameters after one {name} with SGD(lr={_SGD_LR})")
+        assert_close(observations["other"], other, f"the {other_net}'s parameters (this step must not change them)")
+        second = _require_number(observations["losses"][1], name)
+        assert_close(second, losses[1], f"the loss returned by a second call to {name}")
+        assert_close(observations["trained"][1], params[1], f"the {trained_net}'s parameters after a second call")
+        return f"{name} updates only the {trained_net}, from fresh gradients, exactly like the reference."
+
+    return judge
+
+
+# ---------------------------------------------------------------- Exercise 2: the training loop
+
+
+class _LoopRecorder:
+    """Reference steps and a data sampler that log how a training loop calls them."""
+
+    def __init__(self, gan: gan2d.GAN, batch_size: int) -> None:
+        self.gan = gan
+        self.batch_size = batch_size
+        self.calls: list[str] = []
+        self.latents: list[torch.Tensor] = []
+        self.losses: dict[str, list[float]] = {"d_loss": [], "g_loss": []}
+        self.problems: list[str] = []
+        self.batches: list[torch.Tensor] = []
+
+    def sampler(self, n: int) -> torch.Tensor:
+        batch = data2d.sample_data(n, "2gmm")
+        self.batches.append(batch)
+        return batch
+
+    def _check_optimizer(self, optimizer: Any, own: nn.Module, other: nn.Module, step: str) -> None:
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            self.problems.append(f"{step} was given a {type(optimizer).__name__}, not a torch.optim optimizer.")
+            return
+        ids = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        if ids & {id(p) for p in other.parameters()}:
+            self.problems.append(
+                f"the optimizer given to {step} also holds the other network's parameters: use one optimizer "
+                "per network, or the step would update both players."
+            )
+        elif not {id(p) for p in own.parameters()} <= ids:
+            self.problems.append(f"the optimizer given to {step} does not hold all the parameters it should train.")
+
+    def _check_batch(self, tensor: Any, shape: tuple[int, int], what: str) -> bool:
+        if not isinstance(tensor, torch.Tensor) or tuple(tensor.shape) != shape:
+            got = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
+            self.problems.append(f"{what} had shape {got}; expected {shape}.")
+            return False
+        return True
+
+    def discriminator_step(self, gan: Any, x_real: Any, z: Any, optimizer: Any) -> float:
+        self.calls.append("D")
+        self._check_optimizer(optimizer, self.gan.discriminator, self.gan.generator, "discriminator_step")
+        shapes_ok = self._check_batch(x_real, (self.batch_size, 2), "x_real given to discriminator_step")
+        shapes_ok &= self._check_batch(z, (self.batch_size, self.gan.latent_dim), "z given to discriminator_step")
+        if shapes_ok and not any(x_real is batch for batch in self.batches):
+            self.problems.append("x_real given to discriminator_step did not come from sampler(batch_size).")
+        if not shapes_ok:
+            return float("nan")
+        self.latents.append(z.detach().clone())
+        loss = gan2d.discriminator_step(self.gan, x_real, z, optimizer)
+        self.losses["d_loss"].append(loss)
+        return loss
+
+    def generator_step(self, gan: Any, z: Any, optimizer: Any) -> float:
+        self.calls.append("G")
+        self._check_optimizer(optimizer, self.gan.generator, self.gan.discriminator, "generator_step")
+        if not self._check_batch(z, (self.batch_size, self.gan.latent_dim), "z given to generator_step"):
+            return float("nan")
+        self.latents.append(z.detach().clone())
+        loss = gan2d.generator_step(self.gan, z, optimizer)
+        self.losses["g_loss"].append(loss)
+        return loss
+
+
+def _run_loop(namespace: Mapping[str, Any], recorder: _LoopRecorder, **options: Any) -> Any:
+    """Run the student's train_gan with the recorder's steps in place of theirs."""
+    train_gan = namespace["train_gan"]
+    scope = getattr(train_gan, "__globals__", {})
+    saved = {name: scope.get(name) for name in ("discriminator_step", "generator_step")}
+    scope.update(discriminator_step=recorder.discriminator_step, generator_step=recorder.generator_step)
+    try:
+        return train_gan(recorder.gan, recorder.sampler, batch_size=recorder.batch_size, **options)
+    finally:
+        scope.update(saved)
+
+
+def _history_as_lists(history: Any) -> dict[str, list[float | str]] | str:
+    if not isinstance(history, dict):
+        return f"{type(history).__name__}, not a dict"
+    return {key: [_as_number(v) for v in history[key]] for key in ("d_loss", "g_loss") if key in history}
+
+
+def _probe_train_gan(namespace: Mapping[str, Any]) -> Observations:
+    torch.manual_seed(_SEED)
+    recorder = _LoopRecorder(gan2d.GAN(2, 16, _LATENT_DIM), batch_size=20)
+    history = _run_loop(namespace, recorder, n_steps=4, d_steps=3, lr=1e-3)
+    return {
+        "calls": "".join(recorder.calls),
+        "problems": recorder.problems,
+        "latents": recorder.latents,
+        "history": _history_as_lists(history),
+        "losses": recorder.losses,
+    }
+
+
+def _judge_train_gan(observations: Observations) -> str:
+    calls = observations["calls"]
+    expected = "DDDG" * 4
+    require(bool(calls), "train_gan never called discriminator_step or generator_step.")
+    if observations["problems"]:
+        raise CheckFailed(observations["problems"][0])
+    require(
+        calls == expected,
+        f"train_gan(n_steps=4, d_steps=3) called the steps in the order {calls} "
+        f"(D = discriminator_step, G = generator_step); expected {expected}: "
+        "d_steps discriminator steps, then one generator step, n_steps times.",
+    )
+    history = observations["history"]
+    require(isinstance(history, dict), f"train_gan must return a dict of loss lists; it returned a {history}.")
+    for key, count in (("d_loss", 12), ("g_loss", 4)):
+        require(key in history, f"the history returned by train_gan has no {key!r} list.")
+        require(
+            len(history[key]) == count,
+            f"history[{key!r}] has {len(history[key])} entries for n_steps=4, d_steps=3; expected {count}: "
+            "append the loss of every step.",
+        )
+        bad = [v for v in history[key] if not isinstance(v, float)]
+        require(not bad, f"history[{key!r}] must hold floats (loss.item()); it holds a {bad[0] if bad else ''}.")
+        assert_close(
+            torch.tensor(history[key]),
+            torch.tensor(observations["losses"][key]),
+            f"history[{key!r}] against the losses the steps returned",
+        )
+    return "train_gan alternates d_steps discriminator steps with one generator step and records every loss."
+
+
+def _judge_train_gan_details(observations: Observations) -> str:
+    _judge_train_gan(observations)
+    latents = torch.stack(observations["latents"])
+    distinct = len({tuple(z[0].tolist()) for z in latents})
+    require(
+        distinct == len(latents),
+        f"train_gan reused the same latent batch: {len(latents)} steps saw only {distinct} different "
+        "batches. Draw fresh noise for every step.",
+    )
+    assert_standard_normal(latents, "The latent noise train_gan gives to the steps")
+    return "train_gan draws fresh standard normal noise of size latent_dim for every step."
+
+
+# ---------------------------------------------------------------- Exercise 3: MMD
+
+
+def _mmd_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(_SEED)
+    x = torch.randn(50, 2, generator=g)
+    y = 0.5 * torch.randn(40, 2, generator=g) + 0.8
+    w = torch.randn(30, 3, generator=g)
+    return x, y, w
+
+
+def _probe_mmd2(namespace: Mapping[str, Any]) -> Observations:
+    mmd2 = namespace["mmd2"]
+    x, y, w = _mmd_inputs()
+    return {
+        "xy": _as_number(mmd2(x, y, bandwidth=0.7)),
+        "yx": _as_number(mmd2(y, x, bandwidth=0.7)),
+        "xx": _as_number(mmd2(x, x, bandwidth=0.7)),
+        "default": _as_number(mmd2(x, y)),
+        "3d": _as_number(mmd2(w, 2 * w, bandwidth=1.5)),
+    }
+
+
+def _mmd_variants(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> dict[str, float]:
+    d_xx, d_yy, d_xy = torch.cdist(x, x) ** 2, torch.cdist(y, y) ** 2, torch.cdist(x, y) ** 2
+    n, m = len(x), len(y)
+
+    def k(d: torch.Tensor, denominator: float) -> torch.Tensor:
+        return torch.exp(-d / denominator)
+
+    s2 = 2 * bandwidth**2
+    return {
+        "the i = j pairs were left out (the unbiased estimate); this exercise asks for the biased one, over all pairs": (
+            (k(d_xx, s2).sum() - n) / (n * (n - 1)) + (k(d_yy, s2).sum() - m) / (m * (m - 1)) - 2 * k(d_xy, s2).mean()
+        ).item(),
+        "the cross term needs a factor 2: mean k(x,x') + mean k(y,y') - 2 mean k(x,y)": (
+            k(d_xx, s2).mean() + k(d_yy, s2).mean() - k(d_xy, s2).mean()
+        ).item(),
+        "the kernel divides by bandwidth**2; it should divide by 2 * bandwidth**2": (
+            k(d_xx, bandwidth**2).mean() + k(d_yy, bandwidth**2).mean() - 2 * k(d_xy, bandwidth**2).mean()
+        ).item(),
+        "the kernel uses the distance ||a - b||; it should use the squared distance ||a - b||^2": (
+            k(d_xx.sqrt(), s2).mean() + k(d_yy.sqrt(), s2).mean() - 2 * k(d_xy.sqrt(), s2).mean()
+        ).item(),
+    }
+
+
+def _judge_mmd_value(got: float | str, x: torch.Tensor, y: torch.Tensor, bandwidth: float, call: str) -> None:
+    require(isinstance(got, float), f"{call} must return a float; it returned {got}.")
+    expected = metrics.mmd2(x, y, bandwidth=bandwidth)
+    if abs(got - expected) <= 1e-4 * abs(expected) + 1e-6:
+        return
+    message = f"{call} returned {got:.6f}; expected {expected:.6f}."
+    for mistake, value in _mmd_variants(x.double(), y.double(), bandwidth).items():
+        if abs(got - value) <= 1e-4 * abs(value) + 1e-6:
+            message += f" Your value matches a common mistake: {mistake}."
+            break
+    raise CheckFailed(message)
+
+
+def _judge_mmd2(observations: Observations) -> str:
+    x, y, _ = _mmd_inputs()
+    _judge_mmd_value(observations["xy"], x, y, 0.7, "mmd2(x, y, bandwidth=0.7)")
+    return "mmd2 matches the reference on the test samples."
+
+
+def _judge_mmd2_details(observations: Observations) -> str:
+    x, y, w = _mmd_inputs()
+    _judge_mmd_value(observations["yx"], y, x, 0.7, "mmd2(y, x, bandwidth=0.7)")
+    _judge_mmd_value(observations["xx"], x, x, 0.7, "mmd2(x, x, bandwidth=0.7), which should be 0,")
+    _judge_mmd_value(observations["default"], x, y, 0.5, "mmd2(x, y) with the default bandwidth 0.5")
+    _judge_mmd_value(observations["3d"], w, 2 * w, 1.5, "mmd2 on 3-dimensional samples")
+    return "mmd2 is symmetric, zero on identical samples, and works in any dimension."
+
+
+# ---------------------------------------------------------------- registry
+
+
+def _step_probe(name: str) -> Callable[[Mapping[str, Any]], Observations]:
+    return lambda namespace: _probe_step(namespace, name)
+
+
+CHECKS: dict[str, Check] = {
+    check.name: check
+    for check in (
+        Check("gan", ("GAN",), _probe_gan, _judge_gan),
+        Check("gan_details", ("GAN",), _probe_gan, _judge_gan_details),
+        Check("sample", ("GAN",), _probe_sample, _judge_sample),
+        Check("sample_details", ("GAN",), _probe_sample, _judge_sample_details),
+        Check("discriminator_step", ("discriminator_step",), _step_probe("discriminator_step"), _judge_step("discriminator_step")),
+        Check(
+            "discriminator_step_details",
+            ("discriminator_step",),
+            _step_probe("discriminator_step"),
+            _judge_step_details("discriminator_step"),
+        ),
+        Check("generator_step", ("generator_step",), _step_probe("generator_step"), _judge_step("generator_step")),
+        Check("generator_step_details", ("generator_step",), _step_probe("generator_step"), _judge_step_details("generator_step")),
+        Check("train_gan", ("train_gan",), _probe_train_gan, _judge_train_gan),
+        Check("train_gan_details", ("train_gan",), _probe_train_gan, _judge_train_gan_details),
+        Check("mmd2", ("mmd2",), _probe_mmd2, _judge_mmd2),
+        Check("mmd2_details", ("mmd2",), _probe_mmd2, _judge_mmd2_details),
+    )
+}
+
+
+def check(name: str, namespace: Mapping[str, Any]) -> None:
+    """Run one check of this lab on the notebook's definitions and print the verdict.
+
+    Args:
+        name: a key of :data:`CHECKS`, e.g. ``"discriminator_step"``.
+        namespace: where the student's definitions live; pass ``globals()``.
+
+    Raises:
+        CheckFailed: with a message naming what was expected and what came back.
+        KeyError: for an unknown check name.
+    """
+    if name not in CHECKS:
+        raise KeyError(f"No check named {name!r}; this lab has {sorted(CHECKS)}.")
+    run_in_kernel(CHECKS[name], namespace)

@@ -1,0 +1,85 @@
+"""The probe process: run a student's cells and record what the checks observe.
+
+Started by :func:`coursepkg.grading.isolation.probe_in_subprocess` as::
+
+    python -m coursepkg.grading.probe REQUEST.json OUTPUT.pt
+
+``REQUEST.json`` holds ``{"program": [cell sources], "checks": [[module, name], ...]}``.
+The check modules are imported first (they hold the fixtures and the
+references the probes need); then every module they list in
+``REFERENCE_MODULES`` is made unimportable, and the cells run. A cell that
+raises is reported and skipped, as in a notebook run with errors allowed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import torch
+from IPython.core.inputtransformer2 import TransformerManager
+
+from coursepkg.grading.checks import describe_error
+from coursepkg.grading.isolation import check_key
+from coursepkg.runtime import use_available_cores
+
+
+class _NoMagic:
+    """Stands in for IPython in the probe: magics and shell escapes do nothing."""
+
+    def run_line_magic(self, *args: object, **kwargs: object) -> None:
+        return None
+
+    run_cell_magic = run_line_magic
+    system = run_line_magic
+    getoutput = run_line_magic
+
+
+def _block(module_name: str) -> None:
+    """Make ``import module_name`` and ``from parent import child`` fail."""
+    sys.modules[module_name] = None  # type: ignore[assignment]
+    parent, _, child = module_name.rpartition(".")
+    if parent in sys.modules and hasattr(sys.modules[parent], child):
+        delattr(sys.modules[parent], child)
+
+
+def _run_program(program: list[str]) -> tuple[dict[str, object], list[str]]:
+    transform = TransformerManager().transform_cell
+    namespace: dict[str, object] = {"__name__": "__main__", "get_ipython": _NoMagic}
+    errors = []
+    for index, source in enumerate(program):
+        try:
+            exec(compile(transform(source), f"<cell {index}>", "exec"), namespace)
+        except BaseException as error:  # noqa: BLE001 - a student's cell may even call exit()
+            errors.append(f"cell {index}: {describe_error(error)}")
+    return namespace, errors
+
+
+def main(argv: list[str]) -> int:
+    """Probe the requested checks; write ``{check key: observations}`` with torch.save."""
+    request_path, output_path = argv
+    request = json.loads(Path(request_path).read_text())
+    use_available_cores()
+    checks = [tuple(c) for c in request["checks"]]
+    modules: dict[str, ModuleType] = {m: importlib.import_module(m) for m, _ in checks}
+    for module in modules.values():
+        for reference in module.REFERENCE_MODULES:
+            _block(reference)
+
+    namespace, errors = _run_program(request["program"])
+    observations = {}
+    for module_name, name in checks:
+        check = modules[module_name].CHECKS[name]
+        observed = check.observe(namespace)
+        if "error" in observed and errors:
+            observed["error"] += " (Cells that failed when re-run: " + "; ".join(errors) + ")"
+        observations[check_key((module_name, name))] = observed
+    torch.save(observations, output_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

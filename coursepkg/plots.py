@@ -1,0 +1,163 @@
+"""Figures for 2D GAN experiments.
+
+Every function draws one titled, labelled figure with pyplot and returns it, so
+a notebook shows it and a test or a script can save it with ``fig.savefig``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+__all__ = ["plot_decision_surface", "plot_losses", "plot_samples"]
+
+DATA_COLOR = "tab:blue"
+MODEL_COLOR = "tab:orange"
+
+Extent = tuple[float, float, float, float]
+
+
+def _as_points(points: torch.Tensor | np.ndarray, name: str) -> np.ndarray:
+    array = points.detach().cpu().numpy() if isinstance(points, torch.Tensor) else np.asarray(points)
+    if array.ndim != 2 or array.shape[1] != 2:
+        raise ValueError(f"{name} must be an (n, 2) array of 2D points, got shape {array.shape}.")
+    return array
+
+
+def _extent_around(*clouds: np.ndarray, margin: float = 0.25) -> Extent:
+    """A square-ish box holding the middle 99.8 % of every cloud, plus a margin."""
+    stacked = np.concatenate(clouds)
+    low = np.percentile(stacked, 0.1, axis=0)
+    high = np.percentile(stacked, 99.9, axis=0)
+    pad = margin * (high - low).max()
+    return (low[0] - pad, high[0] + pad, low[1] - pad, high[1] + pad)
+
+
+def plot_samples(
+    data: torch.Tensor | np.ndarray,
+    samples: torch.Tensor | np.ndarray | None = None,
+    *,
+    title: str = "Data and generator samples",
+    labels: tuple[str, str] = ("data", "generator"),
+) -> Figure:
+    """Scatter real points, and optionally model samples on top.
+
+    Args:
+        data: ``(n, 2)`` real points.
+        samples: ``(m, 2)`` generated points, or ``None`` to show the data alone.
+        title: figure title.
+        labels: legend entries for the data and the samples.
+
+    Returns:
+        The figure (one square axis, equal aspect).
+    """
+    fig, ax = plt.subplots(figsize=(5, 5))
+    real = _as_points(data, "data")
+    ax.scatter(real[:, 0], real[:, 1], s=4, alpha=0.5, color=DATA_COLOR, label=labels[0])
+    if samples is not None:
+        fake = _as_points(samples, "samples")
+        ax.scatter(fake[:, 0], fake[:, 1], s=4, alpha=0.5, color=MODEL_COLOR, label=labels[1])
+    ax.set(title=title, xlabel="$x_1$", ylabel="$x_2$", aspect="equal")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=2, markerscale=3, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_decision_surface(
+    discriminate: Callable[[torch.Tensor], torch.Tensor],
+    data: torch.Tensor | np.ndarray,
+    samples: torch.Tensor | np.ndarray | None = None,
+    *,
+    title: str = "Discriminator decision surface",
+    extent: Extent | None = None,
+    resolution: int = 200,
+) -> Figure:
+    """Show ``D(x) = sigmoid(logit)`` over the plane with the points on top.
+
+    Args:
+        discriminate: maps ``(k, 2)`` float32 points to ``(k, 1)`` logits.
+        data: ``(n, 2)`` real points.
+        samples: ``(m, 2)`` generated points, or ``None``.
+        title: figure title.
+        extent: ``(xmin, xmax, ymin, ymax)``; by default a box around the points.
+        resolution: grid points per axis.
+
+    Returns:
+        The figure: a heat map of ``D(x)`` in [0, 1] with its 0.5 level line,
+        the data in blue and the samples in orange.
+    """
+    real = _as_points(data, "data")
+    fake = None if samples is None else _as_points(samples, "samples")
+    if extent is None:
+        extent = _extent_around(real) if fake is None else _extent_around(real, fake)
+    xs = np.linspace(extent[0], extent[1], resolution, dtype=np.float32)
+    ys = np.linspace(extent[2], extent[3], resolution, dtype=np.float32)
+    grid_x, grid_y = np.meshgrid(xs, ys)
+    grid = torch.from_numpy(np.stack([grid_x.ravel(), grid_y.ravel()], axis=1))
+    with torch.no_grad():
+        prob = torch.sigmoid(discriminate(grid)).reshape(resolution, resolution).numpy()
+
+    fig, ax = plt.subplots(figsize=(6, 5))
+    image = ax.imshow(prob, origin="lower", extent=extent, cmap="RdBu_r", vmin=0, vmax=1)
+    ax.contour(grid_x, grid_y, prob, levels=[0.5], colors="k", linewidths=1)
+    fig.colorbar(image, ax=ax, label="$D(x)$, probability that $x$ is real")
+    ax.scatter(real[:, 0], real[:, 1], s=3, alpha=0.4, color=DATA_COLOR, label="data")
+    if fake is not None:
+        ax.scatter(fake[:, 0], fake[:, 1], s=3, alpha=0.6, color=MODEL_COLOR, label="generator")
+    ax.set(title=title, xlabel="$x_1$", ylabel="$x_2$", xlim=extent[:2], ylim=extent[2:])
+    # Below the axes: inside, the legend would hide the points it explains.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=2, markerscale=4, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def _moving_average(values: np.ndarray, window: int) -> np.ndarray:
+    window = max(1, min(window, len(values)))
+    return np.convolve(values, np.ones(window) / window, mode="valid")
+
+
+def plot_losses(
+    history: Mapping[str, Sequence[float]],
+    *,
+    title: str = "Training losses",
+    smoothing: int = 50,
+) -> Figure:
+    """Plot discriminator and generator losses against generator steps.
+
+    Args:
+        history: ``{"d_loss": [...], "g_loss": [...]}`` as returned by
+            ``train_gan``; ``d_loss`` may hold several entries per generator
+            step, which are averaged.
+        title: figure title.
+        smoothing: moving-average window, in generator steps.
+
+    Returns:
+        The figure, with dashed lines at the values of the game's equilibrium
+        (``D = 1/2`` everywhere): ``2 log 2`` for ``D`` and ``log 2`` for ``G``.
+    """
+    d_loss = np.asarray(history["d_loss"], dtype=float)
+    g_loss = np.asarray(history["g_loss"], dtype=float)
+    if len(g_loss) == 0 or len(d_loss) % len(g_loss) != 0:
+        raise ValueError(
+            f"history must hold k discriminator losses per generator loss; got "
+            f"{len(d_loss)} and {len(g_loss)}."
+        )
+    d_loss = d_loss.reshape(len(g_loss), -1).mean(axis=1)
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for values, color, label in ((d_loss, "tab:red", "discriminator"), (g_loss, "tab:green", "generator")):
+        smooth = _moving_average(values, smoothing)
+        steps = np.arange(len(values))[len(values) - len(smooth):]
+        ax.plot(values, color=color, alpha=0.2)
+        ax.plot(steps, smooth, color=color, label=f"{label} (moving average)")
+    ax.axhline(2 * math.log(2), color="tab:red", linestyle="--", linewidth=1, label="$2\\log 2$")
+    ax.axhline(math.log(2), color="tab:green", linestyle="--", linewidth=1, label="$\\log 2$")
+    ax.set(title=title, xlabel="generator step", ylabel="loss")
+    ax.legend(loc="center right")
+    fig.tight_layout()
+    return fig
