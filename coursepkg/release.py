@@ -11,6 +11,12 @@ Usage, from the repository root::
     python -m coursepkg.release            # regenerate every lab page in book/
     python -m coursepkg.release lab_2d_gan # just one
     python -m coursepkg.release --check    # fail if book/ is out of date
+    python -m coursepkg.release --student-branch  # commit the student-facing tree
+
+The launch buttons and the notebooks' Colab install line point at the branch
+named in ``_config.yml`` (``student``): a copy of the committed ``HEAD``
+without what only instructors may see (:data:`INSTRUCTOR_ONLY`), so that
+Binder, which opens the whole repository, shows no solution.
 
 Each page records the SHA-256 of the solution notebook it came from, so
 ``--check`` (and the test suite) notices a solution edited without regenerating.
@@ -40,6 +46,7 @@ __all__ = [
     "check_in_sync",
     "lab_names",
     "merge_outputs",
+    "publish_student_branch",
     "repository_spec",
     "solution_digest",
     "squash_progress",
@@ -49,6 +56,9 @@ __all__ = [
 
 SOLUTIONS = "solutions"
 BOOK = "book"
+#: Paths left out of the student branch: solutions with hidden tests, the tests
+#: (which hold wrong and right submissions), and the grading setup.
+INSTRUCTOR_ONLY: tuple[str, ...] = (SOLUTIONS, "tests", "nbgrader_config.py", ".ci")
 #: The setup-cell line that tells Colab where to install coursepkg from.
 _REPOSITORY_LINE = re.compile(r'^COURSE_REPOSITORY = ".*"$', re.MULTILINE)
 
@@ -197,11 +207,11 @@ def check_in_sync(root: Path, lab: str) -> list[str]:
     Returns:
         Problems, one sentence each; empty when the page is up to date.
     """
+    solution = nbformat.read(_solution_path(root, lab), as_version=4)
     page_path = root / BOOK / f"{lab}.ipynb"
     if not page_path.exists():
         return [f"{page_path} is missing."]
     page = nbformat.read(page_path, as_version=4)
-    solution = nbformat.read(_solution_path(root, lab), as_version=4)
     problems = []
     if page.metadata.get("coursepkg", {}).get("solution_sha256") != solution_digest(solution):
         problems.append(f"{page_path} was generated from another version of {SOLUTIONS}/{lab}/{lab}.ipynb.")
@@ -214,14 +224,56 @@ def check_in_sync(root: Path, lab: str) -> list[str]:
     return problems
 
 
+def _git(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(["git", *args], cwd=root, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+def publish_student_branch(root: Path) -> str:
+    """Commit ``HEAD`` minus :data:`INSTRUCTOR_ONLY` onto the branch of ``_config.yml``.
+
+    Works on git objects only: the working tree and the index stay as they are.
+
+    Returns:
+        The new commit's hash.
+    """
+    branch = repository_spec(root).rsplit("@", 1)[1]
+    head = _git(root, "rev-parse", "HEAD")
+    if branch == _git(root, "rev-parse", "--abbrev-ref", "HEAD"):
+        raise ValueError(f"_config.yml's repository.branch is {branch!r}, the branch checked out: name another one.")
+    with tempfile.TemporaryDirectory(prefix="coursepkg-student-") as tmp:
+        env = {**os.environ, "GIT_INDEX_FILE": str(Path(tmp, "index"))}
+        _git(root, "read-tree", head, env=env)
+        _git(root, "rm", "-r", "--cached", "--quiet", "--ignore-unmatch", *INSTRUCTOR_ONLY, env=env)
+        tree = _git(root, "write-tree", env=env)
+    parent = subprocess.run(
+        ["git", "rev-parse", "--quiet", "--verify", f"refs/heads/{branch}"], cwd=root, capture_output=True, text=True
+    ).stdout.strip()
+    commit = _git(
+        root, "commit-tree", tree, *(["-p", parent] if parent else []), "-m", f"Student version of {head[:12]}"
+    )
+    _git(root, "update-ref", f"refs/heads/{branch}", commit)
+    return commit
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m coursepkg.release", description=__doc__.split("\n\n")[0])
     parser.add_argument("labs", nargs="*", help="labs to regenerate (default: all in solutions/)")
     parser.add_argument("--check", action="store_true", help="only check that book/ is up to date")
+    parser.add_argument(
+        "--student-branch", action="store_true", help="commit HEAD without the instructor-only files to the launch branch"
+    )
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: .)")
     args = parser.parse_args(argv)
     root = args.root.resolve()
     labs = args.labs or lab_names(root)
+    if args.student_branch:
+        commit = publish_student_branch(root)
+        branch = repository_spec(root).rsplit("@", 1)[1]
+        print(f"{branch} is now {commit[:12]}: push it with `git push origin {branch}`.")
+        return 0
     if args.check:
         problems = [p for lab in labs for p in check_in_sync(root, lab)]
         for problem in problems:

@@ -1,0 +1,47 @@
+# The course's commands. `make book` and `make test` each install what they need.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# nbgrader and jupyter-book call other tools of the environment by name.
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: book test release check-release student-branch browser clean
+
+# The virtual environment, rebuilt when the requirements change.
+$(BIN)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -c "import torch, torchvision; print('torch', torch.__version__, '/ torchvision', torchvision.__version__)"
+	touch $@
+
+## book: build the book into _build/html (chapters run once, then come from the cache)
+book: $(BIN)/.installed
+	$(BIN)/jupyter-book build . --warningiserror --keep-going
+
+## test: run the whole test suite (installs Chromium for the browser test if missing)
+test: $(BIN)/.installed browser
+	$(BIN)/python -m pytest
+
+## release: regenerate the book's lab pages from solutions/ (authors, after editing a lab)
+release: $(BIN)/.installed
+	$(BIN)/python -m coursepkg.release
+
+## check-release: fail if a lab page in book/ is older than its solution notebook
+check-release: $(BIN)/.installed
+	$(BIN)/python -m coursepkg.release --check
+
+# Debian's Chromium and its WebDriver, for the test that opens the built book.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+clean:
+	rm -rf _build release submitted autograded feedback gradebook.db
+
+## student-branch: commit HEAD minus solutions/ and tests/ to the launch branch of _config.yml
+student-branch: $(BIN)/.installed
+	$(BIN)/python -m coursepkg.release --student-branch

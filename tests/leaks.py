@@ -1,0 +1,33 @@
+"""Find solution code and hidden tests in what students and readers can see."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import nbformat
+
+from coursepkg.release import lab_names, student_version
+from tests.conftest import ROOT
+
+MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN MARK SCHEME", "Rubric for the grader")
+BLOCK = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.DOTALL)
+
+
+@functools.cache
+def secret_lines() -> frozenset[str]:
+    """Lines of solutions and hidden tests that the student versions do not contain."""
+    secrets: set[str] = set()
+    for lab in lab_names(ROOT):
+        solution = nbformat.read(ROOT / "solutions" / lab / f"{lab}.ipynb", as_version=4)
+        public = {line.strip() for cell in student_version(ROOT, lab).cells for line in cell.source.splitlines()}
+        for cell in solution.cells:
+            for block in BLOCK.finditer(cell.source):
+                secrets |= {line.strip() for line in block.group(2).splitlines() if len(line.strip()) >= 12}
+        secrets -= public
+    return frozenset(secrets)
+
+
+def leaks(text: str, secrets: frozenset[str]) -> list[str]:
+    """The markers and secret lines found in ``text``."""
+    return [marker for marker in MARKERS if marker in text] + sorted(s for s in secrets if s in text)

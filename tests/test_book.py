@@ -1,0 +1,132 @@
+"""The built book: no solution leaks, every asset local, and the lab page renders offline."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+
+from tests.conftest import ROOT
+from tests.leaks import leaks, secret_lines
+
+pytestmark = pytest.mark.slow
+
+@pytest.fixture(scope="module")
+def html(tmp_path_factory) -> Path:
+    """Build the book, as `make book` does, into a scratch folder."""
+    out = tmp_path_factory.mktemp("book")
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT), "--path-output", str(out),
+         "--warningiserror", "--keep-going"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out / "_build" / "html"
+
+
+def _published_texts(html: Path) -> dict[str, str]:
+    """What a reader can reach: page text, search index, downloadable sources."""
+    texts = {}
+    for path in html.rglob("*"):
+        if path.suffix == ".html":
+            texts[str(path)] = BeautifulSoup(path.read_text(), "html.parser").get_text()
+        elif path.suffix in (".js", ".txt", ".md") and "_static" not in path.parts:
+            texts[str(path)] = path.read_text()
+        elif path.suffix == ".ipynb":
+            notebook = json.loads(path.read_text())
+            texts[str(path)] = "\n".join("".join(cell["source"]) for cell in notebook["cells"])
+    return texts
+
+
+def test_no_solution_code_or_hidden_test_reaches_the_book(html):
+    secrets = secret_lines()
+    assert len(secrets) > 20  # the solutions are really there to look for
+    texts = _published_texts(html)
+    assert any(path.endswith("_sources/book/lab_2d_gan.ipynb") for path in texts)
+    assert {path: leaks(text, secrets) for path, text in texts.items() if leaks(text, secrets)} == {}
+
+
+def test_the_leak_detector_sees_a_leaked_solution_line():
+    secrets = secret_lines()
+    solution_line = "x_fake = gan.generator(z).detach()"
+    assert solution_line in secrets
+    page = f"<pre><span>x_fake</span> = gan.generator(z).detach()</pre>"
+    assert leaks(BeautifulSoup(page, "html.parser").get_text(), secrets) == [solution_line]
+
+
+def test_pages_load_no_asset_from_the_network(html):
+    remote = re.compile(r"^(https?:)?//")
+    offenders = []
+    for page in html.rglob("*.html"):
+        soup = BeautifulSoup(page.read_text(), "html.parser")
+        for tag, attribute in (("script", "src"), ("img", "src"), ("iframe", "src"), ("link", "href")):
+            for element in soup.find_all(tag):
+                url = element.get(attribute) or ""
+                is_asset = tag != "link" or set(element.get("rel", [])) & {"stylesheet", "preload", "icon", "modulepreload"}
+                if is_asset and remote.match(url):
+                    offenders.append(f"{page.name}: <{tag} {attribute}={url}>")
+    assert offenders == []
+
+
+def test_launch_and_download_buttons_point_at_the_student_notebook(html):
+    soup = BeautifulSoup((html / "book" / "lab_2d_gan.html").read_text(), "html.parser")
+    links = [a.get("href", "") for a in soup.find_all("a")]
+    assert any(link.startswith("https://colab.research.google.com/github/") and link.endswith("/book/lab_2d_gan.ipynb") for link in links)
+    assert any(link.startswith("https://mybinder.org/v2/gh/") and "book/lab_2d_gan.ipynb" in link for link in links)
+    download = html / "_sources" / "book" / "lab_2d_gan.ipynb"
+    assert json.loads(download.read_text()) == json.loads((ROOT / "book" / "lab_2d_gan.ipynb").read_text())
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    assert chromium and driver, "Chromium is missing: `make test` installs Debian's chromium and chromium-driver."
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1200,900",
+                 # No network at all: the page must work from the build alone.
+                 "--host-resolver-rules=MAP * ~NOTFOUND"):
+        options.add_argument(flag)
+    session = webdriver.Chrome(service=Service(driver), options=options)
+    yield session
+    session.quit()
+
+
+def test_lab_page_typesets_math_and_shows_its_figures_offline(html, browser, tmp_path):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get((html / "book" / "lab_2d_gan.html").as_uri())
+    typeset = "return document.querySelectorAll('mjx-container').length"
+    WebDriverWait(browser, 60).until(lambda b: b.execute_script(typeset) > 0)
+    # Wait until MathJax has gone through every formula of the page.
+    WebDriverWait(browser, 60).until(
+        lambda b: b.execute_script("return window.MathJax && MathJax.startup && MathJax.startup.promise && true")
+    )
+    browser.execute_script("return MathJax.startup.promise")
+    formulas = browser.execute_script(typeset)
+    assert formulas >= 30
+    assert browser.execute_script("return document.querySelectorAll('mjx-merror').length") == 0
+    # No raw TeX left in the text a reader sees.
+    text = browser.execute_script("return document.querySelector('article').innerText")
+    assert "\\mathbb" not in text and "$$" not in text
+
+    images = browser.execute_script(
+        "return Array.from(document.querySelectorAll('article img'))"
+        ".map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])"
+    )
+    figures = [src for src, _ in images if "_images/" in src]
+    assert len(figures) >= 8
+    assert [src for src, loaded in images if not loaded] == []
+    browser.save_screenshot(str(tmp_path / "lab_2d_gan.png"))

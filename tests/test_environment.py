@@ -1,0 +1,26 @@
+"""The installed stack works together: torch with torchvision, and the thread setting."""
+
+import torch
+import torchvision
+from torchvision.ops import nms
+
+from coursepkg.runtime import use_available_cores
+
+
+def test_torch_and_torchvision_import_and_run_together():
+    # torchvision's compiled ops fail to register against a mismatched torch
+    # ("operator torchvision::nms does not exist"): run one.
+    boxes = torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 0.9], [2.0, 2.0, 3.0, 3.0]])
+    keep = nms(boxes, torch.tensor([0.9, 0.8, 0.7]), iou_threshold=0.5)
+    assert keep.tolist() == [0, 2]
+    assert torchvision.__version__.split(".")[:2] >= ["0", "29"]
+
+
+def test_use_available_cores_matches_the_cpu_affinity():
+    before = torch.get_num_threads()
+    try:
+        cores = use_available_cores()
+        assert cores >= 1
+        assert torch.get_num_threads() == cores
+    finally:
+        torch.set_num_threads(before)
