@@ -175,7 +175,7 @@ def merge_outputs(student: NotebookNode, executed: NotebookNode) -> NotebookNode
     if ids != [c.get("id") for c in executed.cells]:
         raise ValueError("The student version and the executed solution have different cells.")
     page = copy.deepcopy(student)
-    for cell, source in zip(page.cells, executed.cells):
+    for cell, source in zip(page.cells, executed.cells, strict=True):
         if cell.cell_type != "code":
             continue
         nbgrader = cell.metadata.get("nbgrader", {})
@@ -259,6 +259,7 @@ def publish_student_branch(root: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line: regenerate lab pages, check them, or publish the student branch."""
     parser = argparse.ArgumentParser(prog="python -m coursepkg.release", description=__doc__.split("\n\n")[0])
     parser.add_argument("labs", nargs="*", help="labs to regenerate (default: all in solutions/)")
     parser.add_argument("--check", action="store_true", help="only check that book/ is up to date")

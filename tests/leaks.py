@@ -28,6 +28,7 @@ def secret_lines() -> frozenset[str]:
     return frozenset(secrets)
 
 
-def leaks(text: str, secrets: frozenset[str]) -> list[str]:
-    """The markers and secret lines found in ``text``."""
-    return [marker for marker in MARKERS if marker in text] + sorted(s for s in secrets if s in text)
+def leaks(text: str, secrets: frozenset[str], *, markers: bool = True) -> list[str]:
+    """The secret lines found in ``text``, and nbgrader's solution markers unless ``markers=False``."""
+    found = [marker for marker in MARKERS if marker in text] if markers else []
+    return found + sorted(s for s in secrets if s in text)

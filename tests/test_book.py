@@ -57,7 +57,7 @@ def test_the_leak_detector_sees_a_leaked_solution_line():
     secrets = secret_lines()
     solution_line = "x_fake = gan.generator(z).detach()"
     assert solution_line in secrets
-    page = f"<pre><span>x_fake</span> = gan.generator(z).detach()</pre>"
+    page = "<pre><span>x_fake</span> = gan.generator(z).detach()</pre>"
     assert leaks(BeautifulSoup(page, "html.parser").get_text(), secrets) == [solution_line]
 
 

@@ -121,7 +121,7 @@ def test_student_stderr_and_warnings_stay_off_the_test_cell(lab_2d_notebook, cap
         import warnings
 
         print("progress", file=sys.stderr)
-        warnings.warn("harmless")
+        warnings.warn("harmless", stacklevel=2)
         return original(x, y, bandwidth=bandwidth)
 
     namespace["mmd2"] = noisy_mmd2
