@@ -198,7 +198,7 @@ class Variant:
     Attributes:
         cells: solution ``grade_id`` -> replacement source.
         fails: test cells (``grade_id``) that must lose their points.
-        message: text the failure message must contain (in-process checks).
+        message: text the failure message must contain.
         kernel_passes: True when only the isolated re-run can catch it (the
             submission fools or disarms the checks inside its own kernel).
     """
@@ -277,13 +277,13 @@ WRONG: dict[str, Variant] = {
     "mmd_unbiased": _wrong("mmd2_solution", MMD_UNBIASED, "test_mmd2", "i = j"),
     "mmd_without_factor_2": _wrong("mmd2_solution", MMD_NO_FACTOR_2, "test_mmd2", "factor 2"),
     "wraps_the_reference": _wrong(
-        "discriminator_step_solution", WRAPS_REFERENCE, "test_discriminator_step", "", kernel_passes=True
+        "discriminator_step_solution", WRAPS_REFERENCE, "test_discriminator_step", "reference solutions", kernel_passes=True
     ),
     "tampers_with_the_checks": _wrong(
-        "discriminator_step_solution", TAMPERS_WITH_CHECKS, "test_discriminator_step", "", kernel_passes=True
+        "discriminator_step_solution", TAMPERS_WITH_CHECKS, "test_discriminator_step", "swapped", kernel_passes=True
     ),
     "patches_the_reference": _wrong(
-        "generator_step_solution", PATCHES_REFERENCE, "test_generator_step", "", kernel_passes=True
+        "generator_step_solution", PATCHES_REFERENCE, "test_generator_step", "saturating", kernel_passes=True
     ),
 }
 

@@ -176,8 +176,14 @@ def test_cheats_pass_in_their_own_kernel_but_fail_in_isolation(lab_2d_notebook, 
     assert _failing_in_a_kernel(program, lab_2d_notebook) == []  # the in-kernel checks are fooled...
     checks = [(MODULE, n) for names in TEST_CELL_CHECKS.values() for n in names]
     observed = probe_in_subprocess(program, checks, cwd=".", timeout=120)
-    failing = {cell for cell, names in TEST_CELL_CHECKS.items() if any(judge((MODULE, n), observed[(MODULE, n)]) for n in names)}
+    messages = {
+        cell: [m for n in names if (m := judge((MODULE, n), observed[(MODULE, n)]))]
+        for cell, names in TEST_CELL_CHECKS.items()
+    }
+    failing = {cell for cell, found in messages.items() if found}
     assert failing == set(variant.fails)  # ...the isolated re-run is not
+    (cell,) = failing
+    assert variant.message in messages[cell][0]
 
 
 def test_isolated_probe_reports_a_crash_and_a_timeout(lab_2d_notebook):

@@ -46,13 +46,22 @@ def _block(module_name: str) -> None:
         delattr(sys.modules[parent], child)
 
 
-def _run_program(program: list[str]) -> tuple[dict[str, object], list[str]]:
+def _run_program(program: list[str], blocked: frozenset[str] = frozenset()) -> tuple[dict[str, object], list[str]]:
+    """Run cell sources in one fresh namespace; return it and one message per failed cell."""
     transform = TransformerManager().transform_cell
     namespace: dict[str, object] = {"__name__": "__main__", "get_ipython": _NoMagic}
     errors = []
     for index, source in enumerate(program):
         try:
             exec(compile(transform(source), f"<cell {index}>", "exec"), namespace)
+        except ImportError as error:
+            if error.name in blocked:
+                errors.append(
+                    f"cell {index} imports {error.name}, which holds the course's reference solutions: "
+                    "graded answers must be your own code"
+                )
+            else:
+                errors.append(f"cell {index}: {describe_error(error)}")
         except BaseException as error:  # noqa: BLE001 - a student's cell may even call exit()
             errors.append(f"cell {index}: {describe_error(error)}")
     return namespace, errors
@@ -65,11 +74,11 @@ def main(argv: list[str]) -> int:
     use_available_cores()
     checks = [tuple(c) for c in request["checks"]]
     modules: dict[str, ModuleType] = {m: importlib.import_module(m) for m, _ in checks}
-    for module in modules.values():
-        for reference in module.REFERENCE_MODULES:
-            _block(reference)
+    blocked = frozenset(reference for module in modules.values() for reference in module.REFERENCE_MODULES)
+    for reference in blocked:
+        _block(reference)
 
-    namespace, errors = _run_program(request["program"])
+    namespace, errors = _run_program(request["program"], blocked)
     observations = {}
     for module_name, name in checks:
         check = modules[module_name].CHECKS[name]
