@@ -1,4 +1,4 @@
-"""The instructor's whole nbgrader workflow on the 2D lab, in a scratch course.
+"""The instructor's whole nbgrader workflow on every lab, in a scratch course per lab.
 
 generate_assignment -> submissions (solution, blank, correct alternatives, real
 mistakes, cheats) -> autograde -> manual grade -> export -> generate_feedback.
@@ -17,24 +17,30 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from tests.conftest import LAB_2D, ROOT
-from tests.lab_2d_variants import CORRECT, WRONG, Variant
+from tests.conftest import ROOT
+from tests.grading_helpers import LABS, solution
+from tests.lab_2d_variants import Variant
 
 pytestmark = pytest.mark.slow
 
-LAB = "lab_2d_gan"
-WRONG_SUBMITTED = (
-    "discriminator_ends_with_sigmoid",
-    "uniform_latent_noise",
-    "no_detach",
-    "labels_swapped",
-    "saturating_generator_loss",
-    "one_optimizer_for_both",
-    "mmd_unbiased",
-    "wraps_the_reference",
-    "tampers_with_the_checks",
-    "patches_the_reference",
-)
+#: The wrong submissions autograded end to end: a representative set of each
+#: lab's, since every variant is also graded in-process by test_grading_labs.
+WRONG_SUBMITTED: dict[str, tuple[str, ...]] = {
+    "lab_2d_gan": (
+        "discriminator_ends_with_sigmoid",
+        "uniform_latent_noise",
+        "no_detach",
+        "labels_swapped",
+        "saturating_generator_loss",
+        "one_optimizer_for_both",
+        "mmd_unbiased",
+        "wraps_the_reference",
+        "tampers_with_the_checks",
+        "patches_the_reference",
+    ),
+    "lab_js_divergence": ("d_star_inverted", "kl_wrong_direction", "kl_log_base_2", "js_missing_one_half"),
+}
+SUBMISSIONS = [(lab, name) for lab, wrong in WRONG_SUBMITTED.items() for name in wrong]
 
 
 def _nbgrader(course: Path, *args: str) -> str:
@@ -46,107 +52,130 @@ def _nbgrader(course: Path, *args: str) -> str:
     return result.stdout + result.stderr
 
 
-def _submission(release: nbformat.NotebookNode, solution: nbformat.NotebookNode, variant: Variant | None):
+def _submission(release: nbformat.NotebookNode, ours: nbformat.NotebookNode, variant: Variant | None):
     """The released notebook with every answer filled in: ours, except where the variant says."""
     answers = {
         c.metadata["nbgrader"]["grade_id"]: c.source
-        for c in solution.cells
+        for c in ours.cells
         if c.metadata.get("nbgrader", {}).get("solution")
     }
     if variant:
         answers.update(variant.cells)
     notebook = nbformat.from_dict(release)
     for cell in notebook.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if cell.metadata.get("nbgrader", {}).get("solution"):
-            cell.source = answers[grade_id]
+            cell.source = answers[cell.metadata["nbgrader"]["grade_id"]]
     return notebook
 
 
-def _submit(course: Path, student: str, notebook: nbformat.NotebookNode) -> None:
-    folder = course / "submitted" / student / LAB
+def _submit(course: Path, lab: str, student: str, notebook: nbformat.NotebookNode) -> None:
+    folder = course / "submitted" / student / lab
     folder.mkdir(parents=True)
-    nbformat.write(notebook, folder / f"{LAB}.ipynb")
+    nbformat.write(notebook, folder / f"{lab}.ipynb")
 
 
-@pytest.fixture(scope="module")
-def course(tmp_path_factory) -> Path:
-    """A course directory after generate_assignment, submissions and autograde."""
-    course = tmp_path_factory.mktemp("course")
+def _grade(lab: str, course: Path) -> Path:
+    """generate_assignment, every submission, then autograde, in ``course``."""
+    variants = LABS[lab][1]
     shutil.copy(ROOT / "nbgrader_config.py", course)
-    shutil.copytree(LAB_2D.parent, course / "solutions" / LAB)
-    _nbgrader(course, "generate_assignment", LAB, "--force")
-    release = nbformat.read(course / "release" / LAB / f"{LAB}.ipynb", as_version=4)
-    solution = nbformat.read(LAB_2D, as_version=4)
-
-    _submit(course, "solution", solution)
-    _submit(course, "blank", release)
-    for name, variant in CORRECT.items():
-        _submit(course, f"correct-{name}", _submission(release, solution, variant))
-    for name in WRONG_SUBMITTED:
-        _submit(course, f"wrong-{name}", _submission(release, solution, WRONG[name]))
+    shutil.copytree(ROOT / "solutions" / lab, course / "solutions" / lab)
+    _nbgrader(course, "generate_assignment", lab, "--force")
+    release = nbformat.read(course / "release" / lab / f"{lab}.ipynb", as_version=4)
+    answers = solution(lab)
+    _submit(course, lab, "solution", answers)
+    _submit(course, lab, "blank", release)
+    for name, variant in variants.CORRECT.items():
+        _submit(course, lab, f"correct-{name}", _submission(release, answers, variant))
+    for name in WRONG_SUBMITTED[lab]:
+        _submit(course, lab, f"wrong-{name}", _submission(release, answers, variants.WRONG[name]))
     # A student who deleted a test cell: nbgrader puts it back and runs it.
-    notebook = _submission(release, solution, None)
-    notebook.cells = [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test_mmd2"]
-    _submit(course, "deleted-a-test-cell", notebook)
-
-    _nbgrader(course, "autograde", LAB, "--create", "--force")
+    notebook = _submission(release, answers, None)
+    last_test = [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"][-1]
+    notebook.cells.remove(last_test)
+    _submit(course, lab, "deleted-a-test-cell", notebook)
+    _nbgrader(course, "autograde", lab, "--create", "--force")
     return course
 
 
-def _scores(course: Path, student: str) -> dict[str, float]:
+@pytest.fixture(scope="module")
+def courses(tmp_path_factory):
+    """``courses(lab)``: the graded scratch course of a lab, built once."""
+    built: dict[str, Path] = {}
+
+    def get(lab: str) -> Path:
+        if lab not in built:
+            built[lab] = _grade(lab, tmp_path_factory.mktemp(lab))
+        return built[lab]
+
+    return get
+
+
+def _scores(course: Path, lab: str, student: str) -> dict[str, float]:
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        notebook = gb.find_submission_notebook(LAB, LAB, student)
+        notebook = gb.find_submission_notebook(lab, lab, student)
         return {grade.name: grade.score for grade in notebook.grades if grade.auto_score is not None}
 
 
-def _max_points(solution: nbformat.NotebookNode) -> dict[str, float]:
+def _test_points(lab: str) -> dict[str, float]:
     return {
         c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"]["points"])
-        for c in solution.cells
+        for c in solution(lab).cells
         if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
     }
 
 
-def test_solution_gets_full_marks_and_blank_gets_zero(course, lab_2d_notebook):
-    full = _max_points(lab_2d_notebook)
-    assert _scores(course, "solution") == full
+def _written_answer(lab: str) -> tuple[str, float]:
+    (cell,) = [
+        c for c in solution(lab).cells
+        if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")
+    ]
+    return cell.metadata["nbgrader"]["grade_id"], float(cell.metadata["nbgrader"]["points"])
+
+
+@pytest.mark.parametrize("lab", WRONG_SUBMITTED)
+def test_solution_gets_full_marks_and_blank_gets_zero(courses, lab):
+    full = _test_points(lab)
+    assert _scores(courses(lab), lab, "solution") == full
     # An untouched written answer gets 0 too, without waiting for a human.
-    assert _scores(course, "blank") == {cell: 0.0 for cell in [*full, "advantages_drawbacks"]}
+    answer, _ = _written_answer(lab)
+    assert _scores(courses(lab), lab, "blank") == {cell: 0.0 for cell in [*full, answer]}
 
 
-@pytest.mark.parametrize("name", sorted(CORRECT))
-def test_correct_alternatives_get_full_marks(course, lab_2d_notebook, name):
-    assert _scores(course, f"correct-{name}") == _max_points(lab_2d_notebook)
+@pytest.mark.parametrize("lab", WRONG_SUBMITTED)
+def test_correct_alternatives_and_a_restored_test_cell_get_full_marks(courses, lab):
+    variants = LABS[lab][1]
+    for student in [f"correct-{name}" for name in variants.CORRECT] + ["deleted-a-test-cell"]:
+        assert _scores(courses(lab), lab, student) == _test_points(lab), student
 
 
-def test_a_deleted_test_cell_is_restored_and_graded(course, lab_2d_notebook):
-    assert _scores(course, "deleted-a-test-cell") == _max_points(lab_2d_notebook)
+@pytest.mark.parametrize("lab, name", SUBMISSIONS)
+def test_each_mistake_loses_exactly_the_points_of_its_test(courses, lab, name):
+    fails = LABS[lab][1].WRONG[name].fails
+    expected = {cell: 0.0 if cell in fails else points for cell, points in _test_points(lab).items()}
+    assert _scores(courses(lab), lab, f"wrong-{name}") == expected
 
 
-@pytest.mark.parametrize("name", WRONG_SUBMITTED)
-def test_each_mistake_loses_exactly_the_points_of_its_test(course, lab_2d_notebook, name):
-    full = _max_points(lab_2d_notebook)
-    expected = {cell: 0.0 if cell in WRONG[name].fails else points for cell, points in full.items()}
-    assert _scores(course, f"wrong-{name}") == expected
-
-
-def test_manual_grading_export_and_feedback(course, lab_2d_notebook):
+@pytest.mark.parametrize(
+    "lab, student, message",
+    [
+        ("lab_2d_gan", "wrong-no_detach", "detach the fake points"),
+        ("lab_2d_gan", "wrong-tampers_with_the_checks", "IsolatedCheckFailed"),
+        ("lab_js_divergence", "wrong-d_star_inverted", "the ratio is inverted"),
+    ],
+)
+def test_manual_grading_export_and_feedback(courses, lab, student, message):
+    course = courses(lab)
+    answer, points = _written_answer(lab)
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        answer = gb.find_grade("advantages_drawbacks", LAB, LAB, "solution")
-        assert answer.needs_manual_grade
-        answer.manual_score = 3.0
+        grade = gb.find_grade(answer, lab, lab, "solution")
+        assert grade.needs_manual_grade
+        grade.manual_score = points
         gb.db.commit()
     _nbgrader(course, "export", "--to", str(course / "grades.csv"))
     with open(course / "grades.csv") as f:
         rows = {row["student_id"]: row for row in csv.DictReader(f)}
-    total = sum(_max_points(lab_2d_notebook).values()) + 3.0
+    total = sum(_test_points(lab).values()) + points
     assert float(rows["solution"]["score"]) == float(rows["solution"]["max_score"]) == total
     assert float(rows["blank"]["score"]) == 0.0
-    assert float(rows["wrong-no_detach"]["score"]) == total - 3.0 - 3.0  # no manual grade yet, minus the step
-
-    _nbgrader(course, "generate_feedback", LAB, "--force")
-    feedback = (course / "feedback" / "wrong-no_detach" / LAB / f"{LAB}.html").read_text()
-    assert "detach the fake points" in feedback
-    cheat = (course / "feedback" / "wrong-tampers_with_the_checks" / LAB / f"{LAB}.html").read_text()
-    assert "IsolatedCheckFailed" in cheat and "labels are swapped" in cheat
+    _nbgrader(course, "generate_feedback", lab, "--force")
+    assert message in (course / "feedback" / student / lab / f"{lab}.html").read_text()

@@ -29,9 +29,11 @@ __all__ = [
     "Observations",
     "assert_close",
     "assert_standard_normal",
+    "bind",
     "describe_error",
     "require",
     "run_in_kernel",
+    "substituted",
 ]
 
 #: What a probe returns: names mapped to tensors, numbers, strings, lists of them
@@ -114,6 +116,51 @@ def run_in_kernel(check: Check, namespace: Mapping[str, Any]) -> None:
     for note in dict.fromkeys(notes):
         print(f"note: your code warned: {note}")
     print(f"✔ {check.name}: {check.evaluate(observations)}")
+
+
+def bind(checks: Mapping[str, Check], chapter: str) -> Callable[[str, Mapping[str, Any]], None]:
+    """Make the ``check(name, namespace)`` function that a lab's test cells call.
+
+    Args:
+        checks: the lab's checks by name.
+        chapter: how messages name the lab ("the 2D GAN lab").
+
+    Returns:
+        ``check(name, namespace)``: runs one check on the definitions in
+        ``namespace`` (pass ``globals()``) and prints the verdict; raises
+        :class:`CheckFailed` with the judge's message, or ``KeyError`` for an
+        unknown name.
+    """
+
+    def check(name: str, namespace: Mapping[str, Any]) -> None:
+        """Run the check ``name`` on the definitions in ``namespace`` and print the verdict."""
+        if name not in checks:
+            raise KeyError(f"No check named {name!r} in {chapter}; its checks are {sorted(checks)}.")
+        run_in_kernel(checks[name], namespace)
+
+    return check
+
+
+@contextlib.contextmanager
+def substituted(function: Callable[..., Any], replacements: Mapping[str, Any]) -> Iterator[None]:
+    """Let ``function`` see ``replacements`` instead of its own globals of those names.
+
+    A check uses it to grade one exercise at a time: a student's function that
+    calls the student's answer to an earlier exercise gets the reference
+    instead, so one mistake costs the points of one exercise only.
+    """
+    scope = getattr(function, "__globals__", {})
+    missing = object()
+    saved = {name: scope.get(name, missing) for name in replacements}
+    scope.update(replacements)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is missing:
+                scope.pop(name, None)
+            else:
+                scope[name] = value
 
 
 def require(condition: bool, message: str) -> None:

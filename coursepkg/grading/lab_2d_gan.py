@@ -31,8 +31,9 @@ from coursepkg.grading.checks import (
     Observations,
     assert_close,
     assert_standard_normal,
+    bind,
     require,
-    run_in_kernel,
+    substituted,
 )
 
 __all__ = ["CHECKS", "REFERENCE_MODULES", "check"]
@@ -445,13 +446,9 @@ class _LoopRecorder:
 def _run_loop(namespace: Mapping[str, Any], recorder: _LoopRecorder, **options: Any) -> Any:
     """Run the student's train_gan with the recorder's steps in place of theirs."""
     train_gan = namespace["train_gan"]
-    scope = getattr(train_gan, "__globals__", {})
-    saved = {name: scope.get(name) for name in ("discriminator_step", "generator_step")}
-    scope.update(discriminator_step=recorder.discriminator_step, generator_step=recorder.generator_step)
-    try:
+    steps = {"discriminator_step": recorder.discriminator_step, "generator_step": recorder.generator_step}
+    with substituted(train_gan, steps):
         return train_gan(recorder.gan, recorder.sampler, batch_size=recorder.batch_size, **options)
-    finally:
-        scope.update(saved)
 
 
 def _history_as_lists(history: Any) -> dict[str, list[float | str]] | str:
@@ -623,17 +620,5 @@ CHECKS: dict[str, Check] = {
 }
 
 
-def check(name: str, namespace: Mapping[str, Any]) -> None:
-    """Run one check of this lab on the notebook's definitions and print the verdict.
-
-    Args:
-        name: a key of :data:`CHECKS`, e.g. ``"discriminator_step"``.
-        namespace: where the student's definitions live; pass ``globals()``.
-
-    Raises:
-        CheckFailed: with a message naming what was expected and what came back.
-        KeyError: for an unknown check name.
-    """
-    if name not in CHECKS:
-        raise KeyError(f"No check named {name!r}; this lab has {sorted(CHECKS)}.")
-    run_in_kernel(CHECKS[name], namespace)
+#: ``check(name, globals())``, called by the test cells.
+check = bind(CHECKS, "the 2D GAN lab")

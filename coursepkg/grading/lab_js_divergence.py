@@ -1,0 +1,321 @@
+"""Checks of the Jensen-Shannon chapter (``solutions/lab_js_divergence``).
+
+Every exercise is a pure function of discrete distributions, so each check
+calls the student's function on fixed cases and compares with
+:mod:`coursepkg.divergences`. Failing values are matched against the usual
+mistakes (KL in the wrong direction, log base 2, a missing factor 1/2, an
+inverted ``D*``) to say which one was made.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+
+from coursepkg import divergences as reference
+from coursepkg.grading.checks import Check, CheckFailed, Observations, bind, require, substituted
+
+__all__ = ["CHECKS", "REFERENCE_MODULES", "check"]
+
+REFERENCE_MODULES: tuple[str, ...] = ("coursepkg.divergences",)
+
+LOG2 = math.log(2)
+
+
+def _t(*values: float) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def _random_pairs(count: int, size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    g = torch.Generator().manual_seed(7)
+    pairs = []
+    for _ in range(count):
+        p, q = torch.rand(size, generator=g, dtype=torch.float64), torch.rand(size, generator=g, dtype=torch.float64)
+        pairs.append((p / p.sum(), q / q.sum()))
+    return pairs
+
+
+#: Named argument tuples shared by the probes and the judges.
+PAIRS: dict[str, tuple[torch.Tensor, torch.Tensor]] = {
+    "basic": (_t(0.1, 0.4, 0.5), _t(0.3, 0.3, 0.4)),
+    "asymmetric": (_t(0.7, 0.2, 0.1), _t(0.2, 0.3, 0.5)),
+    "zeros in p": (_t(0.0, 0.5, 0.5), _t(0.2, 0.3, 0.5)),
+    "zeros in q": (_t(0.2, 0.3, 0.5), _t(0.0, 0.5, 0.5)),
+    "disjoint": (_t(0.5, 0.5, 0.0, 0.0), _t(0.0, 0.0, 0.4, 0.6)),
+    "equal": (_t(0.25, 0.25, 0.5), _t(0.25, 0.25, 0.5)),
+    **{f"random {i}": pair for i, pair in enumerate(_random_pairs(4, 6))},
+}
+#: Inputs that are not pairs of distributions: each must raise ValueError.
+INVALID: dict[str, tuple[torch.Tensor, torch.Tensor]] = {
+    "not summing to 1": (_t(0.5, 0.6), _t(0.5, 0.5)),
+    "negative entry": (_t(1.5, -0.5), _t(0.5, 0.5)),
+    "shapes differ": (_t(0.5, 0.5), _t(0.2, 0.3, 0.5)),
+}
+
+
+def _outcome(function: Callable[..., Any], *args: Any) -> Any:
+    """What a call gave: a float, a detached tensor, or a description of the error."""
+    try:
+        value = function(*args)
+    except ValueError:
+        return "raised ValueError"
+    except Exception as error:  # the student's code may raise anything
+        return f"raised {type(error).__name__}: {error}"[:200]
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.ndim == 0:
+        return float(value)
+    if isinstance(value, torch.Tensor):
+        return value.detach().to(torch.float64).clone()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, tuple) and all(isinstance(v, (int, float, torch.Tensor)) for v in value):
+        return [float(v) for v in value]
+    return f"returned {type(value).__name__} {value!r}"[:200]
+
+
+def _close(got: Any, expected: float, *, tol: float = 1e-6) -> bool:
+    if not isinstance(got, float):
+        return False
+    if math.isinf(expected) or math.isinf(got):
+        return got == expected
+    return abs(got - expected) <= tol * (1 + abs(expected))
+
+
+def _compare(got: Any, expected: float, call: str, mistakes: dict[str, float]) -> None:
+    if _close(got, expected):
+        return
+    if isinstance(got, str):
+        raise CheckFailed(f"{call} {got}; expected {expected:.6g}.")
+    if isinstance(got, float) and math.isnan(got):
+        raise CheckFailed(
+            f"{call} returned nan; expected {expected:.6g}. Terms with p_i = 0 count as 0 "
+            "(0 log 0 = 0): leave them out instead of computing 0 * log(0)."
+        )
+    message = f"{call} returned {got}; expected {expected:.6g}."
+    for mistake, value in mistakes.items():
+        if _close(got, value):
+            message += f" Your value matches a common mistake: {mistake}."
+            break
+    raise CheckFailed(message)
+
+
+# ---------------------------------------------------------------- KL and JS
+
+
+def _probe_divergence(name: str) -> Callable[[Mapping[str, Any]], Observations]:
+    def probe(namespace: Mapping[str, Any]) -> Observations:
+        function = namespace[name]
+        # js_divergence may call the student's kl_divergence: give it the reference.
+        with substituted(function, {"kl_divergence": reference.kl_divergence}):
+            return {
+                "values": {case: _outcome(function, p, q) for case, (p, q) in PAIRS.items()},
+                "invalid": {case: _outcome(function, p, q) for case, (p, q) in INVALID.items()},
+            }
+
+    return probe
+
+
+def _kl_mistakes(p: torch.Tensor, q: torch.Tensor) -> dict[str, float]:
+    return {
+        "KL(q || p) instead of KL(p || q): the sum is weighted by p, sum_i p_i log(p_i / q_i)": reference.kl_divergence(q, p),
+        "log base 2; use the natural logarithm (torch.log)": reference.kl_divergence(p, q) / LOG2,
+    }
+
+
+def _js_mistakes(p: torch.Tensor, q: torch.Tensor) -> dict[str, float]:
+    m = (p + q) / 2
+    return {
+        "the factor 1/2 is missing: JSD = (KL(p || m) + KL(q || m)) / 2": 2 * reference.js_divergence(p, q),
+        "log base 2; use the natural logarithm (torch.log)": reference.js_divergence(p, q) / LOG2,
+        "KL in the wrong direction: use KL(p || m) and KL(q || m), with m = (p + q) / 2": 0.5
+        * (reference.kl_divergence(m, p) + reference.kl_divergence(m, q)),
+        "this is KL(p || q), not the Jensen-Shannon divergence": reference.kl_divergence(p, q),
+    }
+
+
+def _judge_values(name: str, cases: tuple[str, ...], mistakes: Callable[..., dict[str, float]]) -> Callable[[Observations], str]:
+    function = getattr(reference, name)
+
+    def judge(observations: Observations) -> str:
+        for case in cases:
+            p, q = PAIRS[case]
+            call = f"{name}(p={p.tolist()}, q={q.tolist()}) [{case}]"
+            _compare(observations["values"][case], function(p, q), call, mistakes(p, q))
+        return f"{name} matches the reference on {len(cases)} cases."
+
+    return judge
+
+
+def _judge_invalid(name: str) -> Callable[[Observations], None]:
+    def judge(observations: Observations) -> None:
+        for case, outcome in observations["invalid"].items():
+            p, q = INVALID[case]
+            require(
+                outcome == "raised ValueError",
+                f"{name}(p={p.tolist()}, q={q.tolist()}) ({case}) should raise ValueError with a message saying "
+                f"what is wrong; it {outcome if isinstance(outcome, str) else f'returned {outcome}'}.",
+            )
+
+    return judge
+
+
+_VISIBLE = ("basic", "asymmetric")
+_ALL = tuple(PAIRS)
+
+
+def _details(name: str, mistakes: Callable[..., dict[str, float]]) -> Callable[[Observations], str]:
+    values, invalid = _judge_values(name, _ALL, mistakes), _judge_invalid(name)
+
+    def judge(observations: Observations) -> str:
+        values(observations)
+        invalid(observations)
+        return f"{name} handles zeros, disjoint supports and invalid inputs."
+
+    return judge
+
+
+# ---------------------------------------------------------------- D* and V
+
+
+def _probe_optimal_discriminator(namespace: Mapping[str, Any]) -> Observations:
+    function = namespace["optimal_discriminator"]
+    return {case: _outcome(function, p, q) for case, (p, q) in PAIRS.items()}
+
+
+def _judge_optimal_discriminator_cases(observations: Observations, cases: tuple[str, ...]) -> None:
+    for case in cases:
+        p, q = PAIRS[case]
+        got, expected = observations[case], reference.optimal_discriminator(p, q)
+        call = f"optimal_discriminator(p_data={p.tolist()}, p_g={q.tolist()}) [{case}]"
+        require(
+            isinstance(got, torch.Tensor) and got.shape == expected.shape,
+            f"{call} must return a tensor of shape {tuple(expected.shape)}; it {got if isinstance(got, str) else f'returned {got}'}.",
+        )
+        defined = (p + q) > 0  # where both are 0, any value is optimal
+        if torch.allclose(got[defined], expected[defined], atol=1e-9):
+            continue
+        hint = ""
+        if torch.allclose(got[defined], 1 - expected[defined], atol=1e-9):
+            hint = " Your values are p_g / (p_data + p_g): the ratio is inverted, D* = p_data / (p_data + p_g)."
+        raise CheckFailed(f"{call} returned {got.tolist()}; expected {expected.tolist()}.{hint}")
+
+
+def _judge_optimal_discriminator(observations: Observations) -> str:
+    _judge_optimal_discriminator_cases(observations, _VISIBLE)
+    return "optimal_discriminator matches p_data / (p_data + p_g)."
+
+
+def _judge_optimal_discriminator_details(observations: Observations) -> str:
+    _judge_optimal_discriminator_cases(observations, _ALL)
+    return "optimal_discriminator is right with zeros and disjoint supports too."
+
+
+def _value_cases() -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    cases = {case: (reference.optimal_discriminator(p, q), p, q) for case, (p, q) in PAIRS.items()}
+    cases["half"] = (_t(0.5, 0.5, 0.5), *PAIRS["basic"])
+    cases["some d"] = (_t(0.9, 0.2, 0.6), *PAIRS["basic"])
+    return cases
+
+
+def _probe_value_function(namespace: Mapping[str, Any]) -> Observations:
+    function = namespace["value_function"]
+    return {case: _outcome(function, d, p, q) for case, (d, p, q) in _value_cases().items()}
+
+
+def _judge_value_cases(observations: Observations, cases: tuple[str, ...]) -> None:
+    all_cases = _value_cases()
+    for case in cases:
+        d, p, q = all_cases[case]
+        call = f"value_function(d={[round(v, 4) for v in d.tolist()]}, p_data={p.tolist()}, p_g={q.tolist()}) [{case}]"
+        swapped = float((p * torch.log1p(-d) + q * torch.log(d)).nansum())
+        _compare(
+            observations[case],
+            reference.value_function(d, p, q),
+            call,
+            {"p_data and p_g are swapped: V = sum p_data log d + p_g log(1 - d)": swapped},
+        )
+
+
+def _judge_value_function(observations: Observations) -> str:
+    _judge_value_cases(observations, ("half", "some d"))
+    return "value_function matches the reference."
+
+
+def _judge_value_function_details(observations: Observations) -> str:
+    _judge_value_cases(observations, tuple(_value_cases()))
+    return "value_function is right where d is 0 or 1 and some probabilities are 0."
+
+
+# ---------------------------------------------------------------- the identity
+
+
+def _probe_identity(namespace: Mapping[str, Any]) -> Observations:
+    function = namespace["identity_sides"]
+    # Graded on its own: the functions of the earlier exercises are the references.
+    earlier = {name: getattr(reference, name) for name in ("optimal_discriminator", "value_function", "js_divergence")}
+    with substituted(function, earlier):
+        return {case: _outcome(function, p, q) for case, (p, q) in PAIRS.items()}
+
+
+def _judge_identity_cases(observations: Observations, cases: tuple[str, ...]) -> None:
+    for case in cases:
+        p, q = PAIRS[case]
+        got = observations[case]
+        call = f"identity_sides(p_data={p.tolist()}, p_g={q.tolist()}) [{case}]"
+        require(
+            isinstance(got, list) and len(got) == 2,
+            f"{call} must return a pair of floats (V(D*, G), 2 JSD - log 4); it {got if isinstance(got, str) else f'returned {got}'}.",
+        )
+        left, right = reference.minimax_identity(p, q)
+        js = reference.js_divergence(p, q)
+        _compare(got[0], left, f"the first value of {call}, V(D*, G),", {})
+        _compare(
+            got[1],
+            right,
+            f"the second value of {call}, 2 JSD - log 4,",
+            {
+                "log 2 subtracted instead of log 4": 2 * js - LOG2,
+                "the factor 2 in front of the JSD is missing": js - math.log(4),
+            },
+        )
+
+
+def _judge_identity(observations: Observations) -> str:
+    _judge_identity_cases(observations, ("basic",))
+    return "both sides of the identity match the reference."
+
+
+def _judge_identity_details(observations: Observations) -> str:
+    _judge_identity_cases(observations, _ALL)
+    return "the identity holds on every case, -log 4 for equal distributions."
+
+
+# ---------------------------------------------------------------- registry
+
+CHECKS: dict[str, Check] = {
+    c.name: c
+    for c in (
+        Check("kl_divergence", ("kl_divergence",), _probe_divergence("kl_divergence"),
+              _judge_values("kl_divergence", _VISIBLE, _kl_mistakes)),
+        Check("kl_divergence_details", ("kl_divergence",), _probe_divergence("kl_divergence"),
+              _details("kl_divergence", _kl_mistakes)),
+        Check("js_divergence", ("js_divergence",), _probe_divergence("js_divergence"),
+              _judge_values("js_divergence", _VISIBLE, _js_mistakes)),
+        Check("js_divergence_details", ("js_divergence",), _probe_divergence("js_divergence"),
+              _details("js_divergence", _js_mistakes)),
+        Check("optimal_discriminator", ("optimal_discriminator",), _probe_optimal_discriminator,
+              _judge_optimal_discriminator),
+        Check("optimal_discriminator_details", ("optimal_discriminator",), _probe_optimal_discriminator,
+              _judge_optimal_discriminator_details),
+        Check("value_function", ("value_function",), _probe_value_function, _judge_value_function),
+        Check("value_function_details", ("value_function",), _probe_value_function, _judge_value_function_details),
+        Check("identity_sides", ("identity_sides",), _probe_identity, _judge_identity),
+        Check("identity_sides_details", ("identity_sides",), _probe_identity, _judge_identity_details),
+    )
+}
+
+
+#: ``check(name, globals())``, called by the test cells.
+check = bind(CHECKS, "the Jensen-Shannon chapter")

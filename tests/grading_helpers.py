@@ -1,0 +1,90 @@
+"""Run a lab's checks on variants of its solution, in-process and as a kernel would."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from types import ModuleType
+
+import nbformat
+
+from coursepkg.grading import lab_2d_gan, lab_js_divergence
+from coursepkg.grading.checks import CheckFailed
+from coursepkg.grading.isolation import student_program
+from tests import lab_2d_variants, lab_js_variants
+from tests.conftest import ROOT
+from tests.lab_2d_variants import Variant
+
+#: Every lab: its checks module and its right and wrong submissions
+#: (``CORRECT``, ``WRONG``, ``TEST_CELL_CHECKS``).
+LABS: dict[str, tuple[ModuleType, ModuleType]] = {
+    "lab_2d_gan": (lab_2d_gan, lab_2d_variants),
+    "lab_js_divergence": (lab_js_divergence, lab_js_variants),
+}
+
+
+def solution(lab: str) -> nbformat.NotebookNode:
+    """The instructor notebook of a lab."""
+    return nbformat.read(ROOT / "solutions" / lab / f"{lab}.ipynb", as_version=4)
+
+
+def program(notebook: nbformat.NotebookNode, variant: Variant | None = None) -> list[str]:
+    """The probe's program for the solution with some solution cells replaced."""
+    cells = [dict(c) for c in notebook.cells]
+    for cell in cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if variant and grade_id in variant.cells:
+            cell["source"] = variant.cells[grade_id]
+    return student_program(cells)
+
+
+def failing_cells(module: ModuleType, test_cells: dict[str, tuple[str, ...]], namespace) -> dict[str, str]:
+    """Run every check in-process; map each failing test cell to its first message."""
+    failing = {}
+    for cell, names in test_cells.items():
+        for name in names:
+            check = module.CHECKS[name]
+            try:
+                check.evaluate(check.observe(namespace))
+            except CheckFailed as failure:
+                failing.setdefault(cell, str(failure))
+    return failing
+
+
+_KERNEL_SCRIPT = """
+import contextlib, io, json, sys
+from coursepkg.grading.probe import _run_program
+request = json.load(sys.stdin)
+namespace, _ = _run_program(request["program"])
+failing = []
+for grade_id, source in request["tests"].items():
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(source, namespace)
+    except Exception:
+        failing.append(grade_id)
+print(json.dumps(failing))
+"""
+
+
+def failing_in_a_kernel(program_sources: list[str], notebook: nbformat.NotebookNode) -> list[str]:
+    """Run the program, then the notebook's test cells, in one separate process.
+
+    This is what the student's kernel does. It runs elsewhere because cheats
+    patch torch and coursepkg, which must not leak into the test process.
+    """
+    tests = {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in notebook.cells
+        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", _KERNEL_SCRIPT],
+        input=json.dumps({"program": program_sources, "tests": tests}),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
