@@ -268,6 +268,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: .)")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     root = args.root.resolve()
     labs = args.labs or lab_names(root)
     if args.student_branch:

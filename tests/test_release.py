@@ -62,6 +62,7 @@ def test_sync_check_notices_an_edited_solution_and_another_repository(scratch_ro
 def test_unknown_lab_and_missing_repository_say_what_to_do(scratch_root):
     with pytest.raises(FileNotFoundError, match="No lab 'lab_nope'.*Labs here: \\['lab_2d_gan', "):
         check_in_sync(scratch_root, "lab_nope")
+    assert main(["lab_nope", "--root", str(scratch_root)]) == 2
     (scratch_root / "_config.yml").write_text("title: x\n")
     with pytest.raises(ValueError, match="repository.url and repository.branch"):
         repository_spec(scratch_root)
