@@ -254,13 +254,19 @@ def _judge_sample_details(observations: Observations) -> str:
 # ---------------------------------------------------------------- Exercise 2: the two steps
 
 
-def _probe_step(namespace: Mapping[str, Any], name: str) -> Observations:
-    """Call a step function twice on the fixture, with stale gradients in the trained network."""
-    step = namespace[name]
+def _step_fixture(name: str) -> tuple[gan2d.GAN, torch.Tensor, torch.Tensor, nn.Module, nn.Module, torch.optim.SGD]:
+    """The fixture for a step: the network it trains (with stale gradients), the other one, and SGD."""
     gan, x_real, z = _fixture()
     trained, other = (gan.discriminator, gan.generator) if name == "discriminator_step" else (gan.generator, gan.discriminator)
     optimizer = torch.optim.SGD(trained.parameters(), lr=_SGD_LR)
     _fill_stale_gradients(trained)
+    return gan, x_real, z, trained, other, optimizer
+
+
+def _probe_step(namespace: Mapping[str, Any], name: str) -> Observations:
+    """Call a step function twice on the fixture, with stale gradients in the trained network."""
+    step = namespace[name]
+    gan, x_real, z, trained, other, optimizer = _step_fixture(name)
     observations: Observations = {"losses": [], "trained": [], "other_grad": []}
     for _ in range(2):
         returned = step(gan, x_real, z, optimizer) if name == "discriminator_step" else step(gan, z, optimizer)
@@ -273,10 +279,7 @@ def _probe_step(namespace: Mapping[str, Any], name: str) -> Observations:
 
 def _reference_run(name: str, scale: float) -> tuple[list[float], list[torch.Tensor], torch.Tensor]:
     """The reference step on the fixture, twice, with its loss multiplied by ``scale``."""
-    gan, x_real, z = _fixture()
-    trained, other = (gan.discriminator, gan.generator) if name == "discriminator_step" else (gan.generator, gan.discriminator)
-    optimizer = torch.optim.SGD(trained.parameters(), lr=_SGD_LR)
-    _fill_stale_gradients(trained)
+    gan, x_real, z, trained, other, optimizer = _step_fixture(name)
     losses, params = [], []
     for _ in range(2):
         if name == "discriminator_step":
