@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 __all__ = [
     "GAN",
+    "GANBase",
     "discriminator_loss",
     "discriminator_step",
     "generator_loss",
@@ -60,7 +61,34 @@ def mlp(in_features: int, hidden: int, out_features: int, *, depth: int = 3) -> 
     return nn.Sequential(*layers)
 
 
-class GAN(nn.Module):
+class GANBase(nn.Module):
+    """What every GAN of the course offers, whatever its networks.
+
+    Subclasses set ``generator`` (``(n, latent_dim)`` noise to samples),
+    ``discriminator`` (samples to ``(n, 1)`` logits) and ``latent_dim``; the
+    step functions of this module work with any of them.
+    """
+
+    generator: nn.Module
+    discriminator: nn.Module
+    latent_dim: int
+
+    def discriminate(self, x: torch.Tensor) -> torch.Tensor:
+        """Score samples: a batch of ``n`` samples in, ``(n, 1)`` logits out (real > 0 > fake)."""
+        return self.discriminator(x)
+
+    def sample_latent(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw ``(n, latent_dim)`` float32 noise from the standard normal N(0, I)."""
+        device = next(self.parameters()).device
+        return torch.randn(n, self.latent_dim, generator=generator, device=device)
+
+    @torch.no_grad()
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Generate ``n`` samples, detached from the graph."""
+        return self.generator(self.sample_latent(n, generator=generator))
+
+
+class GAN(GANBase):
     """A generator and a discriminator for ``dim``-dimensional data.
 
     Args:
@@ -82,19 +110,6 @@ class GAN(nn.Module):
         self.latent_dim = latent_dim
         self.generator = mlp(latent_dim, h, dim)
         self.discriminator = mlp(dim, h, 1)
-
-    def discriminate(self, x: torch.Tensor) -> torch.Tensor:
-        """Score points: ``(n, dim)`` float32 in, ``(n, 1)`` logits out (real > 0 > fake)."""
-        return self.discriminator(x)
-
-    def sample_latent(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw ``(n, latent_dim)`` float32 noise from the standard normal N(0, I)."""
-        return torch.randn(n, self.latent_dim, generator=generator)
-
-    @torch.no_grad()
-    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Generate ``n`` points: ``(n, dim)`` float32, detached from the graph."""
-        return self.generator(self.sample_latent(n, generator=generator))
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -123,7 +138,7 @@ def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
 
 
 def discriminator_step(
-    gan: GAN, x_real: torch.Tensor, z: torch.Tensor, optimizer: torch.optim.Optimizer
+    gan: GANBase, x_real: torch.Tensor, z: torch.Tensor, optimizer: torch.optim.Optimizer
 ) -> float:
     """Update the discriminator once.
 
@@ -145,7 +160,7 @@ def discriminator_step(
     return loss.item()
 
 
-def generator_step(gan: GAN, z: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
+def generator_step(gan: GANBase, z: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
     """Update the generator once with the non-saturating loss.
 
     Args:
@@ -210,5 +225,5 @@ def train_gan(
             history["d_loss"].append(discriminator_step(gan, x_real, z, d_opt))
         z = gan.sample_latent(batch_size)
         history["g_loss"].append(generator_step(gan, z, g_opt))
-        bar.set_postfix(d_loss=f"{history['d_loss'][-1]:.3f}", g_loss=f"{history['g_loss'][-1]:.3f}")
+        bar.set_postfix(d_loss=f"{history['d_loss'][-1]:.3f}", g_loss=f"{history['g_loss'][-1]:.3f}", refresh=False)
     return history

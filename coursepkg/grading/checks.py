@@ -22,16 +22,26 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 
 __all__ = [
     "Check",
     "CheckFailed",
     "Observations",
+    "as_number",
+    "as_tensor",
     "assert_close",
     "assert_standard_normal",
     "bind",
+    "check_pair",
     "describe_error",
+    "fill_stale_gradients",
+    "flat_gradients",
+    "flat_parameters",
+    "registry",
     "require",
+    "require_number",
+    "require_tensor",
     "run_in_kernel",
     "substituted",
 ]
@@ -78,6 +88,26 @@ class Check:
         if "error" in observations:
             raise CheckFailed(observations["error"])
         return self.judge(observations)
+
+
+def check_pair(
+    name: str,
+    needs: tuple[str, ...],
+    probe: Callable[[Mapping[str, Any]], Observations],
+    judge: Callable[[Observations], str],
+    judge_details: Callable[[Observations], str],
+) -> tuple[Check, Check]:
+    """A visible check ``name`` and its hidden companion ``name_details``, sharing one probe.
+
+    The visible one runs in the student's test cell; the details run between
+    nbgrader's hidden-test markers and usually judge more cases of the same observations.
+    """
+    return Check(name, needs, probe, judge), Check(f"{name}_details", needs, probe, judge_details)
+
+
+def registry(*pairs: tuple[Check, Check]) -> dict[str, Check]:
+    """A lab's ``CHECKS``: every check of the given pairs, by name."""
+    return {check.name: check for pair in pairs for check in pair}
 
 
 def describe_error(error: BaseException) -> str:
@@ -231,3 +261,57 @@ def assert_standard_normal(z: torch.Tensor, what: str) -> None:
         f"range [{values[0].item():.2f}, {values[-1].item():.2f}] "
         f"(Kolmogorov-Smirnov distance {distance:.3f} > {critical:.3f}).",
     )
+
+
+# ---------------------------------------------------------------- observing torch code
+
+
+def flat_parameters(module: nn.Module) -> torch.Tensor:
+    """All parameters of ``module``, detached and concatenated into one vector."""
+    return torch.cat([p.detach().flatten() for p in module.parameters()]).clone()
+
+
+def flat_gradients(module: nn.Module) -> torch.Tensor:
+    """All ``.grad`` of ``module`` in one vector, zeros where a gradient is ``None``."""
+    return torch.cat(
+        [torch.zeros(p.numel()) if p.grad is None else p.grad.detach().flatten() for p in module.parameters()]
+    )
+
+
+def fill_stale_gradients(module: nn.Module, value: float) -> None:
+    """Leave ``value`` in every ``.grad`` of ``module``, as the other player's step would."""
+    for p in module.parameters():
+        p.grad = torch.full_like(p, value)
+
+
+def as_number(value: Any) -> float | str:
+    """The float a student returned, or a description of what came back instead."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value.detach())
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return f"{type(value).__name__} {value!r}"[:120]
+
+
+def as_tensor(value: Any) -> torch.Tensor | str:
+    """A detached copy of a tensor a student returned, or a description of what came back instead."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    return f"{type(value).__name__}, not a tensor"
+
+
+def require_number(value: float | str, what: str) -> float:
+    """Fail unless :func:`as_number` found a float; return it."""
+    require(isinstance(value, float), f"{what} must return the loss as a float (loss.item()); it returned {value}.")
+    return value
+
+
+def require_tensor(value: torch.Tensor | str, what: str, shape: tuple[int, ...]) -> torch.Tensor:
+    """Fail unless :func:`as_tensor` found a float32 tensor of ``shape``; return it."""
+    require(isinstance(value, torch.Tensor), f"{what} must return a tensor of shape {shape}; it returned a {value}.")
+    require(
+        tuple(value.shape) == shape,
+        f"{what} returned shape {tuple(value.shape)}; expected {shape}.",
+    )
+    require(value.dtype == torch.float32, f"{what} returned dtype {value.dtype}; expected torch.float32.")
+    return value

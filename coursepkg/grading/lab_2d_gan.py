@@ -29,10 +29,19 @@ from coursepkg.grading.checks import (
     Check,
     CheckFailed,
     Observations,
+    as_number,
+    as_tensor,
     assert_close,
     assert_standard_normal,
     bind,
+    check_pair,
+    fill_stale_gradients,
+    flat_gradients,
+    flat_parameters,
+    registry,
     require,
+    require_number,
+    require_tensor,
     substituted,
 )
 
@@ -59,51 +68,6 @@ def _fixture() -> tuple[gan2d.GAN, torch.Tensor, torch.Tensor]:
     x_real = data2d.sample_data(32, "2gmm", generator=g)
     z = torch.randn(32, _LATENT_DIM, generator=g)
     return gan, x_real, z
-
-
-def _flat(module: nn.Module) -> torch.Tensor:
-    return torch.cat([p.detach().flatten() for p in module.parameters()]).clone()
-
-
-def _flat_grad(module: nn.Module) -> torch.Tensor:
-    return torch.cat(
-        [torch.zeros(p.numel()) if p.grad is None else p.grad.detach().flatten() for p in module.parameters()]
-    )
-
-
-def _fill_stale_gradients(module: nn.Module) -> None:
-    for p in module.parameters():
-        p.grad = torch.full_like(p, _STALE_GRAD)
-
-
-def _as_number(value: Any) -> float | str:
-    """The float a student returned, or a description of what came back instead."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return float(value.detach())
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return f"{type(value).__name__} {value!r}"[:120]
-
-
-def _as_tensor(value: Any) -> torch.Tensor | str:
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    return f"{type(value).__name__}, not a tensor"
-
-
-def _require_number(value: float | str, what: str) -> float:
-    require(isinstance(value, float), f"{what} must return the loss as a float (loss.item()); it returned {value}.")
-    return value
-
-
-def _require_tensor(value: torch.Tensor | str, what: str, shape: tuple[int, ...]) -> torch.Tensor:
-    require(isinstance(value, torch.Tensor), f"{what} must return a tensor of shape {shape}; it returned a {value}.")
-    require(
-        tuple(value.shape) == shape,
-        f"{what} returned shape {tuple(value.shape)}; expected {shape}.",
-    )
-    require(value.dtype == torch.float32, f"{what} returned dtype {value.dtype}; expected torch.float32.")
-    return value
 
 
 # ---------------------------------------------------------------- Exercise 1: the GAN class
@@ -136,13 +100,13 @@ def _probe_gan(namespace: Mapping[str, Any]) -> Observations:
         with torch.no_grad():
             torch.manual_seed(1)
             z, x = torch.randn(10, latent_dim), torch.randn(10, dim)
-            seen["generated"] = _as_tensor(gan.generator(z))
-            seen["discriminator"] = _as_tensor(gan.discriminator(x))
-            seen["discriminate"] = _as_tensor(gan.discriminate(x))
+            seen["generated"] = as_tensor(gan.generator(z))
+            seen["discriminator"] = as_tensor(gan.discriminator(x))
+            seen["discriminate"] = as_tensor(gan.discriminate(x))
             # Far from the data a linear last layer gives large values; a
             # sigmoid or tanh at the end cannot.
-            seen["far_logits"] = _as_tensor(gan.discriminate(100 * torch.randn(256, dim)))
-            seen["far_generated"] = _as_tensor(gan.generator(100 * torch.randn(256, latent_dim)))
+            seen["far_logits"] = as_tensor(gan.discriminate(100 * torch.randn(256, dim)))
+            seen["far_generated"] = as_tensor(gan.generator(100 * torch.randn(256, latent_dim)))
     return observations
 
 
@@ -156,16 +120,16 @@ def _judge_gan_structure(observations: Observations, dim: int, h: int, latent_di
         seen["latent_dim"] == latent_dim,
         f"{call}.latent_dim is {seen['latent_dim']!r}; expected {latent_dim}.",
     )
-    _require_tensor(seen["generated"], f"{call}.generator on a (10, {latent_dim}) batch", (10, dim))
-    _require_tensor(seen["discriminator"], f"{call}.discriminator on a (10, {dim}) batch", (10, 1))
-    _require_tensor(seen["discriminate"], f"{call}.discriminate on a (10, {dim}) batch", (10, 1))
+    require_tensor(seen["generated"], f"{call}.generator on a (10, {latent_dim}) batch", (10, dim))
+    require_tensor(seen["discriminator"], f"{call}.discriminator on a (10, {dim}) batch", (10, 1))
+    require_tensor(seen["discriminate"], f"{call}.discriminate on a (10, {dim}) batch", (10, 1))
     assert_close(seen["discriminate"], seen["discriminator"], f"{call}.discriminate(x) against .discriminator(x)")
     return seen
 
 
 def _judge_gan(observations: Observations) -> str:
     seen = _judge_gan_structure(observations, 2, 32, _LATENT_DIM)
-    logits = _require_tensor(seen["far_logits"], "discriminate on 256 far-away points", (256, 1))
+    logits = require_tensor(seen["far_logits"], "discriminate on 256 far-away points", (256, 1))
     require(
         bool(((logits < 0) | (logits > 1)).any()),
         "discriminate returned values in [0, 1] even for points far from the data: it looks like "
@@ -188,7 +152,7 @@ def _judge_gan_details(observations: Observations) -> str:
         params["registered"] == params["total"],
         "gan.parameters() misses some parameters of the two networks: assign them as module attributes.",
     )
-    generated = _require_tensor(seen["far_generated"], "the generator on 256 far-away latent vectors", (256, 5))
+    generated = require_tensor(seen["far_generated"], "the generator on 256 far-away latent vectors", (256, 5))
     require(
         generated.abs().max().item() > 1.5,
         "the generator's outputs stay within [-1.5, 1.5] even for huge latent vectors: it looks like the "
@@ -223,11 +187,11 @@ def _probe_sample(namespace: Mapping[str, Any]) -> Observations:
     gan.generator = recorder
     torch.manual_seed(1)
     out = gan.sample(4000)
-    return {"out": _as_tensor(out), "latents": recorder.inputs}
+    return {"out": as_tensor(out), "latents": recorder.inputs}
 
 
 def _judge_sample_structure(observations: Observations) -> tuple[torch.Tensor, torch.Tensor]:
-    out = _require_tensor(observations["out"], "gan.sample(4000)", (4000, 2))
+    out = require_tensor(observations["out"], "gan.sample(4000)", (4000, 2))
     latents = observations["latents"]
     require(len(latents) > 0, "gan.sample(n) never called self.generator: pass the noise through the generator.")
     z = torch.cat([latent.reshape(len(latent), -1) for latent in latents])
@@ -259,7 +223,7 @@ def _step_fixture(name: str) -> tuple[gan2d.GAN, torch.Tensor, torch.Tensor, nn.
     gan, x_real, z = _fixture()
     trained, other = (gan.discriminator, gan.generator) if name == "discriminator_step" else (gan.generator, gan.discriminator)
     optimizer = torch.optim.SGD(trained.parameters(), lr=_SGD_LR)
-    _fill_stale_gradients(trained)
+    fill_stale_gradients(trained, _STALE_GRAD)
     return gan, x_real, z, trained, other, optimizer
 
 
@@ -270,10 +234,10 @@ def _probe_step(namespace: Mapping[str, Any], name: str) -> Observations:
     observations: Observations = {"losses": [], "trained": [], "other_grad": []}
     for _ in range(2):
         returned = step(gan, x_real, z, optimizer) if name == "discriminator_step" else step(gan, z, optimizer)
-        observations["losses"].append(_as_number(returned))
-        observations["trained"].append(_flat(trained))
-        observations["other_grad"].append(_flat_grad(other))
-    observations["other"] = _flat(other)
+        observations["losses"].append(as_number(returned))
+        observations["trained"].append(flat_parameters(trained))
+        observations["other_grad"].append(flat_gradients(other))
+    observations["other"] = flat_parameters(other)
     return observations
 
 
@@ -290,8 +254,8 @@ def _reference_run(name: str, scale: float) -> tuple[list[float], list[torch.Ten
         (scale * loss).backward()
         optimizer.step()
         losses.append(scale * loss.item())
-        params.append(_flat(trained))
-    return losses, params, _flat(other)
+        params.append(flat_parameters(trained))
+    return losses, params, flat_parameters(other)
 
 
 def _loss_variants(name: str) -> dict[str, float]:
@@ -322,7 +286,7 @@ def _loss_variants(name: str) -> dict[str, float]:
 
 def _loss_scale(observations: Observations, name: str) -> float:
     """Check the first returned loss; return 1, or 0.5 for a halved discriminator loss."""
-    got = _require_number(observations["losses"][0], name)
+    got = require_number(observations["losses"][0], name)
     expected = _reference_run(name, 1.0)[0][0]
     scales = (1.0, 0.5) if name == "discriminator_step" else (1.0,)
     for scale in scales:
@@ -358,7 +322,7 @@ def _judge_step_details(name: str) -> Callable[[Observations], str]:
                 "(gan.generator(z).detach()) or generate them under torch.no_grad().",
             )
         start = _fixture()[0]
-        initial = _flat(getattr(start, trained_net))
+        initial = flat_parameters(getattr(start, trained_net))
         moved = observations["trained"][0]
         require(
             not torch.equal(moved, initial),
@@ -373,7 +337,7 @@ def _judge_step_details(name: str) -> Callable[[Observations], str]:
         )
         assert_close(moved, params[0], f"the {trained_net}'s parameters after one {name} with SGD(lr={_SGD_LR})")
         assert_close(observations["other"], other, f"the {other_net}'s parameters (this step must not change them)")
-        second = _require_number(observations["losses"][1], name)
+        second = require_number(observations["losses"][1], name)
         assert_close(second, losses[1], f"the loss returned by a second call to {name}")
         assert_close(observations["trained"][1], params[1], f"the {trained_net}'s parameters after a second call")
         return f"{name} updates only the {trained_net}, from fresh gradients, exactly like the reference."
@@ -457,7 +421,7 @@ def _run_loop(namespace: Mapping[str, Any], recorder: _LoopRecorder, **options: 
 def _history_as_lists(history: Any) -> dict[str, list[float | str]] | str:
     if not isinstance(history, dict):
         return f"{type(history).__name__}, not a dict"
-    return {key: [_as_number(v) for v in history[key]] for key in ("d_loss", "g_loss") if key in history}
+    return {key: [as_number(v) for v in history[key]] for key in ("d_loss", "g_loss") if key in history}
 
 
 def _probe_train_gan(namespace: Mapping[str, Any]) -> Observations:
@@ -532,11 +496,11 @@ def _probe_mmd2(namespace: Mapping[str, Any]) -> Observations:
     mmd2 = namespace["mmd2"]
     x, y, w = _mmd_inputs()
     return {
-        "xy": _as_number(mmd2(x, y, bandwidth=0.7)),
-        "yx": _as_number(mmd2(y, x, bandwidth=0.7)),
-        "xx": _as_number(mmd2(x, x, bandwidth=0.7)),
-        "default": _as_number(mmd2(x, y)),
-        "3d": _as_number(mmd2(w, 2 * w, bandwidth=1.5)),
+        "xy": as_number(mmd2(x, y, bandwidth=0.7)),
+        "yx": as_number(mmd2(y, x, bandwidth=0.7)),
+        "xx": as_number(mmd2(x, x, bandwidth=0.7)),
+        "default": as_number(mmd2(x, y)),
+        "3d": as_number(mmd2(w, 2 * w, bandwidth=1.5)),
     }
 
 
@@ -599,28 +563,16 @@ def _step_probe(name: str) -> Callable[[Mapping[str, Any]], Observations]:
     return lambda namespace: _probe_step(namespace, name)
 
 
-CHECKS: dict[str, Check] = {
-    check.name: check
-    for check in (
-        Check("gan", ("GAN",), _probe_gan, _judge_gan),
-        Check("gan_details", ("GAN",), _probe_gan, _judge_gan_details),
-        Check("sample", ("GAN",), _probe_sample, _judge_sample),
-        Check("sample_details", ("GAN",), _probe_sample, _judge_sample_details),
-        Check("discriminator_step", ("discriminator_step",), _step_probe("discriminator_step"), _judge_step("discriminator_step")),
-        Check(
-            "discriminator_step_details",
-            ("discriminator_step",),
-            _step_probe("discriminator_step"),
-            _judge_step_details("discriminator_step"),
-        ),
-        Check("generator_step", ("generator_step",), _step_probe("generator_step"), _judge_step("generator_step")),
-        Check("generator_step_details", ("generator_step",), _step_probe("generator_step"), _judge_step_details("generator_step")),
-        Check("train_gan", ("train_gan",), _probe_train_gan, _judge_train_gan),
-        Check("train_gan_details", ("train_gan",), _probe_train_gan, _judge_train_gan_details),
-        Check("mmd2", ("mmd2",), _probe_mmd2, _judge_mmd2),
-        Check("mmd2_details", ("mmd2",), _probe_mmd2, _judge_mmd2_details),
-    )
-}
+CHECKS: dict[str, Check] = registry(
+    check_pair("gan", ("GAN",), _probe_gan, _judge_gan, _judge_gan_details),
+    check_pair("sample", ("GAN",), _probe_sample, _judge_sample, _judge_sample_details),
+    *(
+        check_pair(name, (name,), _step_probe(name), _judge_step(name), _judge_step_details(name))
+        for name in ("discriminator_step", "generator_step")
+    ),
+    check_pair("train_gan", ("train_gan",), _probe_train_gan, _judge_train_gan, _judge_train_gan_details),
+    check_pair("mmd2", ("mmd2",), _probe_mmd2, _judge_mmd2, _judge_mmd2_details),
+)
 
 
 #: ``check(name, globals())``, called by the test cells.

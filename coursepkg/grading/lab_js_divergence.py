@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from coursepkg import divergences as reference
-from coursepkg.grading.checks import Check, CheckFailed, Observations, bind, require, substituted
+from coursepkg.grading.checks import Check, CheckFailed, Observations, bind, check_pair, registry, require, substituted
 
 __all__ = ["CHECKS", "REFERENCE_MODULES", "check"]
 
@@ -294,27 +294,21 @@ def _judge_identity_details(observations: Observations) -> str:
 
 # ---------------------------------------------------------------- registry
 
-CHECKS: dict[str, Check] = {
-    c.name: c
-    for c in (
-        Check("kl_divergence", ("kl_divergence",), _probe_divergence("kl_divergence"),
-              _judge_values("kl_divergence", _VISIBLE, _kl_mistakes)),
-        Check("kl_divergence_details", ("kl_divergence",), _probe_divergence("kl_divergence"),
-              _details("kl_divergence", _kl_mistakes)),
-        Check("js_divergence", ("js_divergence",), _probe_divergence("js_divergence"),
-              _judge_values("js_divergence", _VISIBLE, _js_mistakes)),
-        Check("js_divergence_details", ("js_divergence",), _probe_divergence("js_divergence"),
-              _details("js_divergence", _js_mistakes)),
-        Check("optimal_discriminator", ("optimal_discriminator",), _probe_optimal_discriminator,
-              _judge_optimal_discriminator),
-        Check("optimal_discriminator_details", ("optimal_discriminator",), _probe_optimal_discriminator,
-              _judge_optimal_discriminator_details),
-        Check("value_function", ("value_function",), _probe_value_function, _judge_value_function),
-        Check("value_function_details", ("value_function",), _probe_value_function, _judge_value_function_details),
-        Check("identity_sides", ("identity_sides",), _probe_identity, _judge_identity),
-        Check("identity_sides_details", ("identity_sides",), _probe_identity, _judge_identity_details),
-    )
-}
+CHECKS: dict[str, Check] = registry(
+    *(
+        check_pair(name, (name,), _probe_divergence(name), _judge_values(name, _VISIBLE, mistakes), _details(name, mistakes))
+        for name, mistakes in (("kl_divergence", _kl_mistakes), ("js_divergence", _js_mistakes))
+    ),
+    check_pair(
+        "optimal_discriminator",
+        ("optimal_discriminator",),
+        _probe_optimal_discriminator,
+        _judge_optimal_discriminator,
+        _judge_optimal_discriminator_details,
+    ),
+    check_pair("value_function", ("value_function",), _probe_value_function, _judge_value_function, _judge_value_function_details),
+    check_pair("identity_sides", ("identity_sides",), _probe_identity, _judge_identity, _judge_identity_details),
+)
 
 
 #: ``check(name, globals())``, called by the test cells.

@@ -1,0 +1,521 @@
+"""Checks of the MNIST GAN lab (``solutions/lab_mnist_gan``).
+
+The networks are checked by what they compute, not by how they are written:
+the probe gives every ``nn.Linear`` of the student's network fixed weights
+chosen by its shape, runs it on fixed inputs, and the judge compares with the
+:mod:`coursepkg.mnist_gan` reference carrying the same weights. Any correct
+layout (``nn.Sequential``, layers as attributes, functional activations) passes;
+a wrong width, a ReLU instead of LeakyReLU(0.2) or a missing tanh does not, and
+the message names it.
+
+The losses are compared with :mod:`coursepkg.gan2d` on fixed logits. The
+training step runs on small reference networks with plain SGD (whose update is
+exactly ``lr * gradient``) and stale gradients left in both networks, so a
+missing ``zero_grad``, a missing ``detach`` or a generator scored by the old
+discriminator shows in the parameters and the recorded gradients.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from coursepkg import gan2d, mnist_gan
+from coursepkg.grading.checks import (
+    Check,
+    CheckFailed,
+    Observations,
+    as_number,
+    as_tensor,
+    assert_close,
+    bind,
+    check_pair,
+    describe_error,
+    fill_stale_gradients,
+    flat_gradients,
+    flat_parameters,
+    registry,
+    require,
+    require_number,
+    require_tensor,
+    substituted,
+)
+
+__all__ = ["CHECKS", "REFERENCE_MODULES", "check"]
+
+#: Modules holding this lab's reference solutions (or building them): the
+#: isolated probe makes them unimportable.
+REFERENCE_MODULES: tuple[str, ...] = (
+    "coursepkg.gan2d",
+    "coursepkg.mnist_gan",
+    "coursepkg.train_mnist",
+    "coursepkg.pretrained",
+    "coursepkg.benchmark_mnist",
+)
+
+_SEED = 2024
+_G_LINEARS = [(128, 256), (256, 512), (512, 1024), (1024, 784)]
+_D_LINEARS = [(784, 1024), (1024, 512), (512, 256), (256, 1)]
+_SGD_LR = 0.05
+_STALE_GRAD = 0.37
+
+
+# ---------------------------------------------------------------- networks: fixed weights by shape
+
+
+def _weights_for(shape: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Deterministic weights ``(out, in)`` and bias ``(out,)`` for a linear layer of ``shape = (in, out)``."""
+    fan_in, fan_out = shape
+    g = torch.Generator().manual_seed(fan_in * 100_003 + fan_out)
+    weight = torch.randn(fan_out, fan_in, generator=g) * math.sqrt(2.0 / fan_in)
+    return weight, 0.1 * torch.randn(fan_out, generator=g)
+
+
+def _linears(module: nn.Module) -> list[nn.Linear]:
+    return [m for m in module.modules() if isinstance(m, nn.Linear)]
+
+
+def _set_fixed_weights(module: nn.Module) -> None:
+    with torch.no_grad():
+        for layer in _linears(module):
+            weight, bias = _weights_for((layer.in_features, layer.out_features))
+            layer.weight.copy_(weight)
+            if layer.bias is not None:
+                layer.bias.copy_(bias)
+
+
+def _inputs() -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(_SEED)
+    return {
+        "z": torch.randn(8, 128, generator=g),
+        "z16": torch.randn(8, 16, generator=g),
+        "far_z": 50 * torch.randn(64, 128, generator=g),
+        "x": 2 * torch.rand(8, 784, generator=g) - 1,
+    }
+
+
+def _describe_network(module: Any) -> Observations:
+    if not isinstance(module, nn.Module):
+        return {"is_module": False}
+    return {
+        "is_module": True,
+        "linears": [(m.in_features, m.out_features) for m in _linears(module)],
+        "biases": all(m.bias is not None for m in _linears(module)),
+        "dropouts": [m.p for m in module.modules() if isinstance(m, nn.Dropout)],
+    }
+
+
+def _built_with_fixed_weights(namespace: Mapping[str, Any], name: str) -> tuple[Any, Observations]:
+    """The student's network built with its default arguments, its layers described and given fixed weights."""
+    torch.manual_seed(0)
+    network = namespace[name]()
+    seen = _describe_network(network)
+    if seen["is_module"]:
+        _set_fixed_weights(network)
+    return network, seen
+
+
+def _probe_generator(namespace: Mapping[str, Any]) -> Observations:
+    generator, seen = _built_with_fixed_weights(namespace, "Generator")
+    if not seen["is_module"]:
+        return seen
+    inputs = _inputs()
+    seen["latent_dim"] = getattr(generator, "latent_dim", None)
+    generator.eval()
+    with torch.no_grad():
+        seen["out"] = as_tensor(generator(inputs["z"]))
+        seen["far"] = as_tensor(generator(inputs["far_z"]))
+        small = namespace["Generator"](latent_dim=16)
+        seen["small_linears"] = [(m.in_features, m.out_features) for m in _linears(small)]
+        try:
+            seen["small_out"] = as_tensor(small(inputs["z16"]))
+        except Exception as error:  # judged after the layer sizes, which say more
+            seen["small_out"] = describe_error(error)
+    return seen
+
+
+def _probe_discriminator(namespace: Mapping[str, Any]) -> Observations:
+    discriminator, seen = _built_with_fixed_weights(namespace, "Discriminator")
+    if not seen["is_module"]:
+        return seen
+    x = _inputs()["x"]
+    with torch.no_grad():
+        discriminator.eval()
+        seen["eval"] = [as_tensor(discriminator(x)), as_tensor(discriminator(x))]
+        seen["images"] = as_tensor(discriminator(x.reshape(-1, 1, 28, 28)))
+        discriminator.train()
+        torch.manual_seed(1)
+        seen["train"] = [as_tensor(discriminator(x)), as_tensor(discriminator(x))]
+    return seen
+
+
+def _reference_forward(linears: list[tuple[int, int]], x: torch.Tensor, *, hidden: Callable, last: Callable) -> torch.Tensor:
+    """An MLP with the fixed weights of ``linears``, ``hidden`` activations and a ``last`` one."""
+    for index, shape in enumerate(linears):
+        weight, bias = _weights_for(shape)
+        x = F.linear(x, weight, bias)
+        x = hidden(x) if index < len(linears) - 1 else last(x)
+    return x
+
+
+def _leaky(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x, 0.2)
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+def _compare_function(got: torch.Tensor, linears: list[tuple[int, int]], x: torch.Tensor, last: Callable, what: str, mistakes: dict[str, tuple[Callable, Callable]]) -> None:
+    """Compare a network's output with the reference MLP; name the mistake if one matches."""
+    expected = _reference_forward(linears, x, hidden=_leaky, last=last)
+    if torch.allclose(got, expected, rtol=1e-4, atol=1e-5):
+        return
+    message = f"{what} does not compute what the specification says (largest difference {(got - expected).abs().max():.4g})."
+    for mistake, (hidden, end) in mistakes.items():
+        if torch.allclose(got, _reference_forward(linears, x, hidden=hidden, last=end), rtol=1e-4, atol=1e-5):
+            message += f" It matches a common mistake: {mistake}."
+            break
+    else:
+        message += " Check the order of the layers and that every hidden layer is followed by nn.LeakyReLU(0.2)."
+    raise CheckFailed(message)
+
+
+def _require_layers(seen: Observations, expected: list[tuple[int, int]], call: str) -> None:
+    require(seen["is_module"], f"{call} is not an nn.Module: subclass nn.Module and call super().__init__().")
+    got = seen["linears"]
+    require(
+        sorted(got) == sorted(expected),
+        f"{call} has nn.Linear layers (in, out) = {got}; expected {expected}. Build the network from nn.Linear "
+        "layers of exactly these sizes.",
+    )
+    require(seen["biases"], f"every nn.Linear of {call} needs a bias (the default bias=True).")
+
+
+_G_MISTAKES = {
+    "nn.ReLU() in the hidden layers; use nn.LeakyReLU(0.2)": (F.relu, torch.tanh),
+    "nn.LeakyReLU() with its default slope 0.01; use nn.LeakyReLU(0.2)": (F.leaky_relu, torch.tanh),
+    "no tanh at the end; the images are in [-1, 1], so end with nn.Tanh()": (_leaky, _identity),
+    "a sigmoid at the end; the images are in [-1, 1], so end with nn.Tanh()": (_leaky, torch.sigmoid),
+    "a LeakyReLU after the last linear layer, before the tanh": (_leaky, lambda x: torch.tanh(_leaky(x))),
+}
+_D_MISTAKES = {
+    "a sigmoid at the end; return raw logits (the loss applies the sigmoid itself)": (_leaky, torch.sigmoid),
+    "nn.ReLU() in the hidden layers; use nn.LeakyReLU(0.2)": (F.relu, _identity),
+    "nn.LeakyReLU() with its default slope 0.01; use nn.LeakyReLU(0.2)": (F.leaky_relu, _identity),
+    "a LeakyReLU after the last linear layer; the output must be the raw logit": (_leaky, _leaky),
+}
+
+
+def _judge_generator(observations: Observations) -> str:
+    _require_layers(observations, _G_LINEARS, "Generator()")
+    out = require_tensor(observations["out"], "Generator() on a (8, 128) batch", (8, 784))
+    _compare_function(out, _G_LINEARS, _inputs()["z"], torch.tanh, "Generator()", _G_MISTAKES)
+    return "the generator maps (n, 128) noise to (n, 784) images through 256-512-1024 LeakyReLU layers and a tanh."
+
+
+def _judge_generator_details(observations: Observations) -> str:
+    _judge_generator(observations)
+    require(
+        observations["latent_dim"] == 128,
+        f"Generator().latent_dim is {observations['latent_dim']!r}; store the latent size as self.latent_dim.",
+    )
+    far = require_tensor(observations["far"], "Generator() on 64 large latent vectors", (64, 784))
+    require(bool(far.abs().max() <= 1), "the generator's outputs leave [-1, 1]; end with nn.Tanh().")
+    expected = [(16, 256), *_G_LINEARS[1:]]
+    require(
+        sorted(observations["small_linears"]) == sorted(expected),
+        f"Generator(latent_dim=16) has linear layers {observations['small_linears']}; expected {expected}: "
+        "the first layer must take latent_dim inputs.",
+    )
+    require_tensor(observations["small_out"], "Generator(latent_dim=16) on a (8, 16) batch", (8, 784))
+    return "the generator honours latent_dim and keeps its images in [-1, 1]."
+
+
+def _judge_discriminator(observations: Observations) -> str:
+    _require_layers(observations, _D_LINEARS, "Discriminator()")
+    first, second = (require_tensor(out, "Discriminator() in eval mode on a (8, 784) batch", (8, 1)) for out in observations["eval"])
+    require(
+        torch.equal(first, second),
+        "Discriminator() in eval mode gives different outputs for the same images: dropout is still active. "
+        "Use nn.Dropout(0.3) layers (or F.dropout(x, 0.3, training=self.training)), which switch off in eval mode.",
+    )
+    _compare_function(first, _D_LINEARS, _inputs()["x"], _identity, "Discriminator() in eval mode", _D_MISTAKES)
+    return "the discriminator maps (n, 784) images through 1024-512-256 LeakyReLU layers to (n, 1) logits."
+
+
+def _judge_discriminator_details(observations: Observations) -> str:
+    _judge_discriminator(observations)
+    images = require_tensor(observations["images"], "Discriminator() on a (8, 1, 28, 28) batch", (8, 1))
+    assert_close(images, observations["eval"][0], "Discriminator() on (8, 1, 28, 28) images against the same images flattened")
+    first, second = observations["train"]
+    require(
+        not torch.equal(first, second),
+        "Discriminator() in train mode gives the same output twice for the same images: it has no dropout. "
+        "Add nn.Dropout(0.3) after each hidden LeakyReLU.",
+    )
+    wrong = [p for p in observations["dropouts"] if abs(p - 0.3) > 1e-9]
+    require(not wrong, f"the discriminator's dropout probability is {wrong[0] if wrong else ''}; use 0.3.")
+    return "the discriminator flattens images itself and uses dropout only in train mode."
+
+
+# ---------------------------------------------------------------- losses
+
+
+def _logit_cases() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    g = torch.Generator().manual_seed(_SEED)
+    return {
+        "basic": (torch.randn(6, 1, generator=g), torch.randn(6, 1, generator=g)),
+        "unequal batches": (2 * torch.randn(5, 1, generator=g), 2 * torch.randn(9, 1, generator=g) - 1),
+        "confident": (torch.tensor([[4.0], [6.0], [5.0]]), torch.tensor([[-5.0], [-3.0], [-6.0]])),
+    }
+
+
+def _extreme_cases() -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits so large that log(sigmoid(x)) underflows to -inf in float32."""
+    return torch.tensor([[120.0], [-120.0]]), torch.tensor([[-120.0], [120.0]])
+
+
+def _probe_loss(namespace: Mapping[str, Any], name: str) -> Observations:
+    loss = namespace[name]
+
+    def call(real: torch.Tensor, fake: torch.Tensor) -> Any:
+        return loss(real, fake) if name == "discriminator_loss" else loss(fake)
+
+    observations: Observations = {case: as_number(call(real, fake)) for case, (real, fake) in _logit_cases().items()}
+    observations["extreme"] = as_number(call(*_extreme_cases()))
+    real, fake = (t.clone().requires_grad_(True) for t in _logit_cases()["basic"])
+    value = call(real, fake)
+    observations["differentiable"] = isinstance(value, torch.Tensor) and value.requires_grad
+    observations["scalar"] = isinstance(value, torch.Tensor) and value.ndim == 0
+    return observations
+
+
+def _bce(logits: torch.Tensor, label: float) -> float:
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, label)).item()
+
+
+def _loss_mistakes(name: str, real: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
+    if name == "discriminator_loss":
+        return {
+            "the labels are swapped: real images get label 1, fakes label 0": _bce(real, 0) + _bce(fake, 1),
+            "a sigmoid is applied before BCE-with-logits, which applies its own": _bce(torch.sigmoid(real), 1) + _bce(torch.sigmoid(fake), 0),
+            "the two terms are averaged; add them: BCE(real, 1) + BCE(fake, 0)": (_bce(real, 1) + _bce(fake, 0)) / 2,
+            "only the real term is there; add BCE(D(G(z)), 0)": _bce(real, 1),
+            "only the fake term is there; add BCE(D(x), 1)": _bce(fake, 0),
+        }
+    return {
+        "this is the saturating loss mean(log(1 - D(G(z)))); use the non-saturating -mean(log D(G(z)))": -_bce(fake, 0),
+        "this is BCE(D(G(z)), 0), the discriminator's target for fakes; the generator wants them called real": _bce(fake, 0),
+        "a sigmoid is applied before BCE-with-logits, which applies its own": _bce(torch.sigmoid(fake), 1),
+    }
+
+
+def _reference_loss(name: str, real: torch.Tensor, fake: torch.Tensor) -> float:
+    if name == "discriminator_loss":
+        return gan2d.discriminator_loss(real, fake).item()
+    return gan2d.generator_loss(fake).item()
+
+
+def _judge_loss_case(observations: Observations, name: str, case: str) -> None:
+    real, fake = _logit_cases()[case]
+    got = observations[case]
+    call = f"{name} on the {case!r} test logits"
+    require(isinstance(got, float), f"{call} must return a scalar tensor; it returned {got}.")
+    expected = _reference_loss(name, real, fake)
+    if abs(got - expected) <= 1e-5 * (1 + abs(expected)):
+        return
+    message = f"{call} returned {got:.6f}; expected {expected:.6f}."
+    if case == "unequal batches" and abs(got - expected) > 1e-3:
+        message += " Each term is a mean over its own batch (real and fake batches may differ in size)."
+    for mistake, value in _loss_mistakes(name, real, fake).items():
+        if abs(got - value) <= 1e-5 * (1 + abs(value)):
+            message += f" It matches a common mistake: {mistake}."
+            break
+    raise CheckFailed(message)
+
+
+def _judge_loss(name: str) -> Callable[[Observations], str]:
+    def judge(observations: Observations) -> str:
+        _judge_loss_case(observations, name, "basic")
+        return f"{name} matches the reference on the test logits."
+
+    return judge
+
+
+def _judge_loss_details(name: str) -> Callable[[Observations], str]:
+    def judge(observations: Observations) -> str:
+        for case in _logit_cases():
+            _judge_loss_case(observations, name, case)
+        require(
+            observations["differentiable"] and observations["scalar"],
+            f"{name} must return a scalar tensor that carries gradients (not loss.item(), not under torch.no_grad()): "
+            "the training step calls .backward() on it.",
+        )
+        extreme = observations["extreme"]
+        expected = _reference_loss(name, *_extreme_cases())
+        require(
+            isinstance(extreme, float) and math.isfinite(extreme) and abs(extreme - expected) <= 1e-3 * (1 + expected),
+            f"{name} returned {extreme} for logits of +-120; expected {expected:.4g}. log(sigmoid(x)) underflows for "
+            "large logits: use nn.BCEWithLogitsLoss or F.binary_cross_entropy_with_logits, which stay finite.",
+        )
+        return f"{name} works for unequal batch sizes, carries gradients and stays finite for extreme logits."
+
+    return judge
+
+
+# ---------------------------------------------------------------- the training step
+
+
+class _RecordingSGD(torch.optim.SGD):
+    """Plain SGD that records both networks' gradients whenever it steps."""
+
+    def __init__(self, params: Any, *, watched: dict[str, nn.Module]) -> None:
+        super().__init__(params, lr=_SGD_LR)
+        self.watched = watched
+        self.records: list[dict[str, torch.Tensor]] = []
+
+    def step(self, closure: Any = None) -> Any:
+        self.records.append({name: flat_gradients(net).clone() for name, net in self.watched.items()})
+        return super().step(closure)
+
+
+def _step_fixture() -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor, _RecordingSGD, _RecordingSGD]:
+    """Small reference networks with stale gradients, a real batch, noise and two recording optimizers."""
+    torch.manual_seed(_SEED)
+    generator = mnist_gan.Generator(latent_dim=8, hidden=(16, 32))
+    discriminator = mnist_gan.Discriminator(hidden=(32, 16), dropout=0.0)
+    g = torch.Generator().manual_seed(_SEED)
+    x_real = 2 * torch.rand(12, 784, generator=g) - 1
+    z = torch.randn(12, 8, generator=g)
+    nets = {"generator": generator, "discriminator": discriminator}
+    d_opt = _RecordingSGD(discriminator.parameters(), watched=nets)
+    g_opt = _RecordingSGD(generator.parameters(), watched=nets)
+    for net in nets.values():
+        fill_stale_gradients(net, _STALE_GRAD)
+    return generator, discriminator, x_real, z, d_opt, g_opt
+
+
+#: Autograd errors that a wrong step raises, and what they mean there.
+_STEP_ERROR_HINTS = {
+    "inplace": "The generator's loss went through discriminator outputs computed before d_optimizer.step() "
+    "changed the weights: score the fakes again with the updated discriminator.",
+    "second time": "The discriminator's loss backpropagated through the generator and freed its graph: pass "
+    "x_fake.detach() to the discriminator in its loss.",
+}
+
+
+def _probe_train_step(namespace: Mapping[str, Any]) -> Observations:
+    train_step = namespace["train_step"]
+    generator, discriminator, x_real, z, d_opt, g_opt = _step_fixture()
+    references = {"discriminator_loss": gan2d.discriminator_loss, "generator_loss": gan2d.generator_loss}
+    with substituted(train_step, references):
+        try:
+            returned = train_step(generator, discriminator, x_real, z, d_opt, g_opt)
+        except RuntimeError as error:
+            for symptom, hint in _STEP_ERROR_HINTS.items():
+                if symptom in str(error):
+                    return {"error": f"{describe_error(error)} {hint}"}
+            raise
+    pair = returned if isinstance(returned, (tuple, list)) and len(returned) == 2 else None
+    return {
+        "returned": [as_number(v) for v in pair] if pair is not None else f"{type(returned).__name__} {returned!r}"[:120],
+        "generator": flat_parameters(generator),
+        "discriminator": flat_parameters(discriminator),
+        "d_records": d_opt.records,
+        "g_records": g_opt.records,
+    }
+
+
+def _reference_step(*, stale_d: bool = False, stale_g: bool = False, saturating: bool = False) -> Observations:
+    """The reference step on the fixture, or one of the usual mistakes."""
+    generator, discriminator, x_real, z, d_opt, g_opt = _step_fixture()
+    x_fake = generator(z)
+    d_loss = gan2d.discriminator_loss(discriminator(x_real), discriminator(x_fake.detach()))
+    if not stale_d:
+        d_opt.zero_grad()
+    d_loss.backward()
+    d_opt.step()
+    fake_logits = discriminator(x_fake)
+    g_loss = -F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)) if saturating else gan2d.generator_loss(fake_logits)
+    if not stale_g:
+        g_opt.zero_grad()
+    g_loss.backward()
+    g_opt.step()
+    return {
+        "returned": [d_loss.item(), g_loss.item()],
+        "generator": flat_parameters(generator),
+        "discriminator": flat_parameters(discriminator),
+    }
+
+
+def _judge_train_step(observations: Observations) -> str:
+    returned = observations["returned"]
+    require(
+        isinstance(returned, list),
+        f"train_step must return the pair (d_loss, g_loss); it returned {returned}.",
+    )
+    d_loss, g_loss = (require_number(v, "train_step") for v in returned)
+    require(
+        len(observations["d_records"]) == 1 and len(observations["g_records"]) == 1,
+        f"train_step called d_optimizer.step() {len(observations['d_records'])} times and g_optimizer.step() "
+        f"{len(observations['g_records'])} times; expected once each.",
+    )
+    expected = _reference_step()
+    if not torch.allclose(observations["discriminator"], expected["discriminator"], rtol=1e-4, atol=1e-6):
+        hint = ""
+        if torch.allclose(observations["discriminator"], _reference_step(stale_d=True)["discriminator"], rtol=1e-4, atol=1e-6):
+            hint = " The update included stale gradients: call d_optimizer.zero_grad() before d_loss.backward()."
+        raise CheckFailed("after train_step the discriminator's parameters differ from the reference update." + hint)
+    if not torch.allclose(observations["generator"], expected["generator"], rtol=1e-4, atol=1e-6):
+        hints = {
+            "the update included stale gradients: call g_optimizer.zero_grad() before g_loss.backward()": {"stale_g": True},
+            "the generator used the saturating loss; use generator_loss (non-saturating)": {"saturating": True},
+        }
+        message = "after train_step the generator's parameters differ from the reference update."
+        for hint, options in hints.items():
+            variant = _reference_step(**options)
+            if torch.allclose(observations["generator"], variant["generator"], rtol=1e-4, atol=1e-6):
+                message += f" It matches a common mistake: {hint}."
+                break
+        raise CheckFailed(message)
+    assert_close(torch.tensor([d_loss, g_loss]), torch.tensor(expected["returned"]), "the (d_loss, g_loss) returned by train_step")
+    return "train_step updates the discriminator, then the generator, exactly like the reference."
+
+
+def _judge_train_step_details(observations: Observations) -> str:
+    _judge_train_step(observations)
+    g_grads = observations["d_records"][0]["generator"]
+    untouched = torch.allclose(g_grads, torch.full_like(g_grads, _STALE_GRAD)) or not g_grads.any()
+    require(
+        untouched,
+        "when d_optimizer.step() ran, the discriminator's loss had sent gradients into the generator: "
+        "pass generator(z).detach() to the discriminator in its loss.",
+    )
+    return "no gradient flows into the generator during the discriminator's update."
+
+
+# ---------------------------------------------------------------- registry
+
+
+def _loss_probe(name: str) -> Callable[[Mapping[str, Any]], Observations]:
+    return lambda namespace: _probe_loss(namespace, name)
+
+
+CHECKS: dict[str, Check] = registry(
+    check_pair("generator", ("Generator",), _probe_generator, _judge_generator, _judge_generator_details),
+    check_pair("discriminator", ("Discriminator",), _probe_discriminator, _judge_discriminator, _judge_discriminator_details),
+    *(
+        check_pair(name, (name,), _loss_probe(name), _judge_loss(name), _judge_loss_details(name))
+        for name in ("discriminator_loss", "generator_loss")
+    ),
+    check_pair("train_step", ("train_step",), _probe_train_step, _judge_train_step, _judge_train_step_details),
+)
+
+#: ``check(name, globals())``, called by the test cells.
+check = bind(CHECKS, "the MNIST GAN lab")

@@ -1,0 +1,301 @@
+"""Training loops for the MNIST GAN and for LeNet-5: seeded, checkpointed, resumable.
+
+Both loops work epoch by epoch. Every epoch draws its randomness (shuffling,
+latent noise, dropout, augmentation) from a seed derived from ``(seed, epoch)``,
+so a run resumed from its last checkpoint continues exactly as an
+uninterrupted one would. After each epoch the loop writes ``checkpoint.pt``
+(atomically: a crash never leaves half a file) and, for the GAN, a grid of
+samples from fixed latent vectors to ``samples/epoch_NNN.png``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torchvision.utils import save_image
+from tqdm import tqdm
+
+from coursepkg.lenet import LeNet5, augment
+from coursepkg.mnist_gan import MNISTGAN, train_step
+
+__all__ = ["GANRecipe", "RECIPES", "TrainedGAN", "default_device", "train_gan", "train_lenet"]
+
+
+@dataclass(frozen=True)
+class GANRecipe:
+    """Everything that defines how a GAN is trained, apart from the data and the seed.
+
+    Attributes:
+        latent_dim: size of the latent vector.
+        g_hidden: hidden widths of the generator.
+        d_hidden: hidden widths of the discriminator.
+        dropout: dropout of the discriminator.
+        spectral_norm: spectral normalisation of the discriminator's layers.
+        lr: Adam learning rate of both networks.
+        betas: Adam's betas.
+        batch_size: real and fake images per step.
+    """
+
+    latent_dim: int = 128
+    g_hidden: tuple[int, ...] = (256, 512, 1024)
+    d_hidden: tuple[int, ...] = (1024, 512, 256)
+    dropout: float = 0.3
+    spectral_norm: bool = True
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    batch_size: int = 64
+
+
+#: ``"ours"``: the course's recipe. ``"peer"``: the recipe of a popular MNIST GAN
+#: tutorial (latent 100, plain discriminator, Adam lr 1e-4 with default betas, batch 32).
+RECIPES: dict[str, GANRecipe] = {
+    "ours": GANRecipe(),
+    "peer": GANRecipe(latent_dim=100, spectral_norm=False, lr=1e-4, betas=(0.9, 0.999), batch_size=32),
+}
+
+
+@dataclass
+class TrainedGAN:
+    """What :func:`train_gan` returns.
+
+    Attributes:
+        gan: the trained model, in eval mode.
+        history: ``{"d_loss": [...], "g_loss": [...]}``, one float per step.
+        epochs: epochs completed.
+        cpu_seconds: CPU time spent training, summed over all threads and resumed runs.
+        images_seen: real images used, summed over all steps.
+    """
+
+    gan: MNISTGAN
+    history: dict[str, list[float]] = field(default_factory=lambda: {"d_loss": [], "g_loss": []})
+    epochs: int = 0
+    cpu_seconds: float = 0.0
+    images_seen: int = 0
+
+
+def default_device() -> torch.device:
+    """CUDA when present, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 100_003 + epoch
+
+
+def _save_atomic(state: dict[str, Any], path: Path) -> None:
+    partial = path.with_suffix(".partial")
+    torch.save(state, partial)
+    partial.replace(path)
+
+
+def _load_checkpoint(out_dir: Path | None, resume: bool) -> dict[str, Any] | None:
+    if not resume:
+        return None
+    if out_dir is None:
+        raise ValueError("resume=True needs the out_dir that holds checkpoint.pt.")
+    path = out_dir / "checkpoint.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"Cannot resume: {path} does not exist. Start without --resume first.")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _check_images(images: torch.Tensor, what: str) -> None:
+    if images.ndim != 4 or tuple(images.shape[1:]) != (1, 28, 28) or not len(images):
+        raise ValueError(f"{what} must be a non-empty (n, 1, 28, 28) tensor, got shape {tuple(images.shape)}.")
+
+
+def train_gan(
+    images: torch.Tensor,
+    *,
+    recipe: GANRecipe = RECIPES["ours"],
+    epochs: int | None,
+    seed: int = 0,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    cpu_budget_s: float | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+) -> TrainedGAN:
+    """Train an :class:`~coursepkg.mnist_gan.MNISTGAN` with the non-saturating loss.
+
+    Args:
+        images: ``(n, 1, 28, 28)`` float32 real images in ``[-1, 1]``.
+        recipe: the hyper-parameters (see :data:`RECIPES`).
+        epochs: epochs to reach (a resumed run continues up to this number);
+            ``None`` to train until ``cpu_budget_s`` is spent.
+        seed: seed of the weights and of every epoch's randomness.
+        out_dir: folder for ``checkpoint.pt`` and ``samples/``; ``None`` writes nothing.
+        resume: continue from ``out_dir/checkpoint.pt``.
+        cpu_budget_s: stop after this much process CPU time (all threads), for
+            comparisons at equal cost; ``None`` for no limit.
+        device: where to train; CUDA when present by default.
+        progress: show a tqdm bar with the latest losses.
+
+    Returns:
+        A :class:`TrainedGAN`, on the CPU.
+    """
+    _check_images(images, "images")
+    if epochs is None and cpu_budget_s is None:
+        raise ValueError("Give epochs, cpu_budget_s or both: training needs a stopping point.")
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}.")
+    device = torch.device(device) if device is not None else default_device()
+    out = Path(out_dir) if out_dir is not None else None
+    state = _load_checkpoint(out, resume)
+
+    torch.manual_seed(seed)
+    gan = MNISTGAN(
+        recipe.latent_dim,
+        g_hidden=recipe.g_hidden,
+        d_hidden=recipe.d_hidden,
+        dropout=recipe.dropout,
+        spectral_norm=recipe.spectral_norm,
+    ).to(device)
+    d_opt = torch.optim.Adam(gan.discriminator.parameters(), lr=recipe.lr, betas=recipe.betas)
+    g_opt = torch.optim.Adam(gan.generator.parameters(), lr=recipe.lr, betas=recipe.betas)
+    result = TrainedGAN(gan=gan)
+    if state is not None:
+        if state["recipe"] != asdict(recipe) or state["seed"] != seed:
+            raise ValueError(
+                f"The checkpoint in {out} was made with another recipe or seed ({state['recipe']}, seed "
+                f"{state['seed']}); resume with the same options, or use a new --out folder."
+            )
+        gan.load_state_dict(state["gan"])
+        d_opt.load_state_dict(state["d_opt"])
+        g_opt.load_state_dict(state["g_opt"])
+        result.history, result.epochs = state["history"], state["epochs"]
+        result.cpu_seconds, result.images_seen = state["cpu_seconds"], state["images_seen"]
+
+    fixed_z = torch.randn(64, recipe.latent_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+    data = images.reshape(len(images), -1).to(device)
+    steps_per_epoch = len(data) // recipe.batch_size
+    start = time.process_time() - result.cpu_seconds
+    out_of_budget = False
+    while (epochs is None or result.epochs < epochs) and not out_of_budget:
+        epoch_seed = _epoch_seed(seed, result.epochs)
+        torch.manual_seed(epoch_seed)  # dropout
+        rng = torch.Generator().manual_seed(epoch_seed)  # shuffling and noise
+        order = torch.randperm(len(data), generator=rng)
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {result.epochs + 1}/{epochs or '?'}", disable=not progress, mininterval=1.0)
+        gan.train()
+        for step in bar:
+            x_real = data[order[step * recipe.batch_size : (step + 1) * recipe.batch_size]]
+            z = torch.randn(recipe.batch_size, recipe.latent_dim, generator=rng).to(device)
+            d_loss, g_loss = train_step(gan.generator, gan.discriminator, x_real, z, d_opt, g_opt)
+            result.history["d_loss"].append(d_loss)
+            result.history["g_loss"].append(g_loss)
+            result.images_seen += recipe.batch_size
+            bar.set_postfix(d_loss=f"{d_loss:.3f}", g_loss=f"{g_loss:.3f}", refresh=False)
+            if cpu_budget_s is not None and time.process_time() - start >= cpu_budget_s:
+                out_of_budget = True
+                break
+        result.cpu_seconds = time.process_time() - start
+        if out_of_budget:
+            break  # a partial epoch is not checkpointed: resuming restarts it
+        result.epochs += 1
+        if out is not None:
+            _save_gan_epoch(out, result, recipe, seed, d_opt, g_opt, fixed_z)
+    result.gan = gan.eval().cpu()
+    return result
+
+
+def _save_gan_epoch(
+    out: Path,
+    result: TrainedGAN,
+    recipe: GANRecipe,
+    seed: int,
+    d_opt: torch.optim.Optimizer,
+    g_opt: torch.optim.Optimizer,
+    fixed_z: torch.Tensor,
+) -> None:
+    (out / "samples").mkdir(parents=True, exist_ok=True)
+    state = {
+        "recipe": asdict(recipe),
+        "seed": seed,
+        "gan": result.gan.state_dict(),
+        "d_opt": d_opt.state_dict(),
+        "g_opt": g_opt.state_dict(),
+        "history": result.history,
+        "epochs": result.epochs,
+        "cpu_seconds": result.cpu_seconds,
+        "images_seen": result.images_seen,
+    }
+    _save_atomic(state, out / "checkpoint.pt")
+    with torch.no_grad():
+        grid = result.gan.generator(fixed_z).reshape(-1, 1, 28, 28)
+    save_image(grid, out / "samples" / f"epoch_{result.epochs:03d}.png", nrow=8, normalize=True, value_range=(-1, 1))
+
+
+def train_lenet(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    epochs: int,
+    seed: int = 0,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+) -> tuple[LeNet5, dict[str, list[float]]]:
+    """Train LeNet-5 with Adam and data augmentation.
+
+    Args:
+        images: ``(n, 1, 28, 28)`` float32 images with LeNet-5's normalisation.
+        labels: ``(n,)`` int64 digits.
+        epochs: epochs to reach (a resumed run continues up to this number).
+        seed: seed of the weights and of every epoch's randomness.
+        batch_size: images per step.
+        lr: Adam learning rate (constant, so that a run can be extended with ``resume``).
+        out_dir: folder for ``checkpoint.pt``; ``None`` writes nothing.
+        resume: continue from ``out_dir/checkpoint.pt``.
+        device: where to train; CUDA when present by default.
+        progress: show a tqdm bar with the loss.
+
+    Returns:
+        ``(model, history)``: the model in eval mode on the CPU, and
+        ``{"loss": [...]}`` with one training loss per epoch.
+    """
+    _check_images(images, "images")
+    if labels.shape != (len(images),):
+        raise ValueError(f"labels must have shape ({len(images)},), got {tuple(labels.shape)}.")
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}.")
+    device = torch.device(device) if device is not None else default_device()
+    out = Path(out_dir) if out_dir is not None else None
+    state = _load_checkpoint(out, resume)
+    torch.manual_seed(seed)
+    model = LeNet5().to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    history: dict[str, list[float]] = {"loss": []}
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history = state["history"]
+    model.train()
+    for epoch in range(len(history["loss"]), epochs):
+        rng = torch.Generator().manual_seed(_epoch_seed(seed, epoch))
+        order = torch.randperm(len(images), generator=rng)
+        bar = tqdm(range(0, len(images), batch_size), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, mininterval=1.0)
+        total = 0.0
+        for start in bar:
+            batch = order[start : start + batch_size]
+            x = augment(images[batch], generator=rng).to(device)
+            loss = F.nll_loss(model(x), labels[batch].to(device))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(batch)
+            bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+        history["loss"].append(total / len(images))
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history}
+            _save_atomic(state, out / "checkpoint.pt")
+    return model.eval().cpu(), history
