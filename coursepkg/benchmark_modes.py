@@ -23,6 +23,7 @@ import platform
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from multiprocessing import get_context
@@ -143,6 +144,7 @@ def run_benchmark(
     seeds: int = 10,
     steps: int | None = None,
     jobs: int = 1,
+    progress: bool = False,
 ) -> dict:
     """Run every (variant, data set, seed) and summarise.
 
@@ -152,6 +154,7 @@ def run_benchmark(
         seeds: runs per (variant, data set), seeded 0, 1, ...
         steps: generator steps of every run; each setting's own by default.
         jobs: worker processes (one torch thread each).
+        progress: print a line to stderr as each run finishes.
 
     Returns:
         ``{"rows": [...], "published": PUBLISHED, "settings": ..., "machine": ...}``,
@@ -170,12 +173,15 @@ def run_benchmark(
     if seeds < 1 or jobs < 1 or (steps is not None and steps < 1):
         raise ValueError(f"seeds, jobs and steps must be at least 1, got {seeds}, {jobs} and {steps}.")
     tasks = [(v, d, s) for d in datasets for v in variants for s in range(seeds)]
-    if jobs == 1:
-        results = [run_one(v, d, s, steps=steps) for v, d, s in tasks]
-    else:
-        # spawn: fresh workers, no torch thread pool inherited through fork.
-        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-            results = list(pool.map(partial(run_one, steps=steps), *zip(*tasks)))
+    run = partial(run_one, steps=steps)
+    # spawn: fresh workers, no torch thread pool inherited through fork.
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) if jobs > 1 else nullcontext() as pool:
+        results = []
+        for (v, d, _), result in zip(tasks, pool.map(run, *zip(*tasks)) if pool else map(run, *zip(*tasks))):
+            results.append(result)
+            if progress:
+                print(f"[{len(results)}/{len(tasks)}] {d} {v} seed {result['seed']}: {result['modes']} modes, "
+                      f"{result['high_quality']:.1%} high quality, {result['cpu_seconds']:.0f} CPU s", file=sys.stderr)
     rows = [
         _summary(v, d, [r for (tv, td, _), r in zip(tasks, results) if (tv, td) == (v, d)])
         for d in datasets
@@ -249,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     seeds, steps = args.seeds, args.steps
     if args.quick:
         seeds, steps = 1, steps or max(1, min(s for v in args.variants for s in VARIANTS[v].steps.values()) // 10)
-    results = run_benchmark(args.variants, args.datasets, seeds=seeds, steps=steps, jobs=args.jobs)
+    results = run_benchmark(args.variants, args.datasets, seeds=seeds, steps=steps, jobs=args.jobs, progress=True)
     results["command"] = "python -m coursepkg.benchmark_modes " + " ".join(sys.argv[1:] if argv is None else argv)
     print(f"Mode coverage, {SAMPLES} samples per run, mean ± standard error over seeds; {results['machine']}")
     print(format_table(results))
