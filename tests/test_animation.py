@@ -14,6 +14,8 @@ from coursepkg.wgan import WGAN
 
 EXTENT = (-1.6, 1.6, -1.4, 1.6)
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _frames(html: str) -> int:
     return len(re.findall(r'frames\[\d+\] = "data:image/png;base64,', html))

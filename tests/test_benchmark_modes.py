@@ -7,6 +7,8 @@ import pytest
 
 from coursepkg import benchmark_modes
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def test_command_prints_the_table_with_published_rows_and_writes_json(capsys, tmp_path):
     out = tmp_path / "bench.json"

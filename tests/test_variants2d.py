@@ -12,6 +12,8 @@ from coursepkg.training import snapshot_steps, train
 from coursepkg.variants2d import StandardGAN
 from coursepkg.wgan import WGAN
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def three_modes(n: int) -> torch.Tensor:
     return sample_data(n, "3gmm")
