@@ -46,6 +46,22 @@ __all__ = [
 MAX_BYTES = 5_000_000
 _DPI = 72
 _SURFACES = ("probability", "critic")
+# matplotlib's player links Font Awesome from a CDN for its button icons. The
+# book loads nothing from the network, so the link goes and the icons become
+# Unicode symbols, which need no font download (the buttons keep their titles).
+_REMOTE_STYLESHEET = re.compile(r'<link rel="stylesheet"\s+href="(https?:)?//[^"]*"\s*/?>')
+_ICON = re.compile(r'<i class="fa (fa-[a-z-]+(?: fa-flip-horizontal)?)"></i>')
+_SYMBOLS = {
+    "fa-minus": "\u2212",
+    "fa-fast-backward": "|\u25c1",
+    "fa-step-backward": "\u25c1",
+    "fa-play fa-flip-horizontal": "\u25c0",
+    "fa-pause": "\u275a\u275a",
+    "fa-play": "\u25b6",
+    "fa-step-forward": "\u25b7",
+    "fa-fast-forward": "\u25b7|",
+    "fa-plus": "+",
+}
 
 
 class Animation:
@@ -75,6 +91,8 @@ def animate(
     """Render ``update(0)``, ..., ``update(frames - 1)`` of ``fig`` into an :class:`Animation`.
 
     The figure is closed afterwards, so a notebook shows the animation only.
+    The HTML loads nothing from the network: matplotlib's link to Font Awesome
+    is removed and the buttons show Unicode symbols.
 
     Args:
         fig: the figure that ``update`` redraws.
@@ -96,6 +114,7 @@ def animate(
         html = FuncAnimation(fig, update, frames=frames, interval=1000 / fps).to_jshtml(default_mode="once")
     finally:
         plt.close(fig)
+    html = _ICON.sub(lambda match: _SYMBOLS[match.group(1)], _REMOTE_STYLESHEET.sub("", html))
     embedded = len(re.findall(r"frames\[\d+\] = ", html))
     size = len(html.encode())
     if size > max_bytes or embedded != frames:

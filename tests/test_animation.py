@@ -28,6 +28,9 @@ def test_animate_embeds_every_frame_under_the_budget():
     result = animation.animate(fig, lambda i: line.set_ydata([0, i / 5]), 6)
     assert result.frames == 6 and _frames(result.html) == 6
     assert result.size_bytes < animation.MAX_BYTES and result._repr_html_() == result.html
+    # Offline: no stylesheet, script or font from a CDN, and every button still labelled.
+    assert not re.search(r'(href|src)="(https?:)?//', result.html) and 'class="fa' not in result.html
+    assert result.html.count("<button") == 9 and "\u25b6</button>" in result.html
     assert not plt.get_fignums()  # closed: a notebook shows only the animation
 
 
