@@ -5,8 +5,9 @@ seeded generator gives the same points on every machine, and every call returns
 exactly ``n`` rows.
 
 The lab's data sets (``moons``, ``circles``, ``2gmm``, ``radial_gmm``) are easy
-enough to learn in a minute of CPU. ``ring`` and ``grid`` are the mode-coverage
-benchmarks of PacGAN (Lin et al., 2018) and VEEGAN (Srivastava et al., 2017):
+enough to learn in a minute of CPU; ``3gmm``, three modes on the unit circle, is
+the recap chapter's stage for training dynamics and GAN variants. ``ring`` and
+``grid`` are the mode-coverage benchmarks of PacGAN (Lin et al., 2018) and VEEGAN (Srivastava et al., 2017):
 8 Gaussians of std 0.01 on the unit circle, and 25 Gaussians of std 0.05 on the
 grid {-4, -2, 0, 2, 4}^2.
 """
@@ -20,17 +21,17 @@ import torch
 __all__ = ["DATASETS", "mixture_means", "mixture_std", "sample_data"]
 
 #: Names accepted by :func:`sample_data`.
-DATASETS: tuple[str, ...] = ("moons", "circles", "2gmm", "radial_gmm", "ring", "grid")
+DATASETS: tuple[str, ...] = ("moons", "circles", "2gmm", "3gmm", "radial_gmm", "ring", "grid")
 
 # Mixture data sets: the standard deviation of every component.
-_MIXTURE_STD = {"2gmm": 0.3, "radial_gmm": 0.1, "ring": 0.01, "grid": 0.05}
+_MIXTURE_STD = {"2gmm": 0.3, "3gmm": 0.1, "radial_gmm": 0.1, "ring": 0.01, "grid": 0.05}
 
 
 def mixture_means(model: str) -> torch.Tensor:
     """Return the component means of a Gaussian-mixture data set.
 
     Args:
-        model: one of ``"2gmm"``, ``"radial_gmm"``, ``"ring"``, ``"grid"``.
+        model: one of ``"2gmm"``, ``"3gmm"``, ``"radial_gmm"``, ``"ring"``, ``"grid"``.
 
     Returns:
         ``(k, 2)`` float32 tensor, one row per (equally weighted) mode.
@@ -40,6 +41,10 @@ def mixture_means(model: str) -> torch.Tensor:
     """
     if model == "2gmm":
         return torch.tensor([[-1.0, 0.0], [1.0, 0.0]])
+    if model == "3gmm":
+        # At 90, 210 and 330 degrees: an upright triangle.
+        angles = math.pi / 2 + torch.arange(3, dtype=torch.float32) * (2 * math.pi / 3)
+        return torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
     if model in ("radial_gmm", "ring"):
         angles = torch.arange(8, dtype=torch.float32) * (2 * math.pi / 8)
         return torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
@@ -99,8 +104,9 @@ def sample_data(n: int, model: str, *, generator: torch.Generator | None = None)
         n: number of points, at least 1.
         model: one of :data:`DATASETS`: ``"moons"`` (two half circles),
             ``"circles"`` (two concentric circles), ``"2gmm"`` (two Gaussians at
-            (+-1, 0), std 0.3), ``"radial_gmm"`` (8 Gaussians on the unit circle,
-            std 0.1), ``"ring"`` (the same means, std 0.01) or ``"grid"``
+            (+-1, 0), std 0.3), ``"3gmm"`` (3 Gaussians on the unit circle at
+            90, 210 and 330 degrees, std 0.1), ``"radial_gmm"`` (8 Gaussians on
+            the unit circle, std 0.1), ``"ring"`` (the same means, std 0.01) or ``"grid"``
             (25 Gaussians, std 0.05).
         generator: optional seeded ``torch.Generator``; without one the global
             torch RNG is used.

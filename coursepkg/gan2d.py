@@ -35,7 +35,9 @@ __all__ = [
 _bce = nn.BCEWithLogitsLoss()
 
 
-def mlp(in_features: int, hidden: int, out_features: int, *, depth: int = 3) -> nn.Sequential:
+def mlp(
+    in_features: int, hidden: int, out_features: int, *, depth: int = 3, dropout: float = 0.0
+) -> nn.Sequential:
     """Build a multilayer perceptron with ``depth`` hidden layers of width ``hidden``.
 
     Hidden layers use LeakyReLU(0.2): unlike ReLU it never outputs a constant
@@ -46,16 +48,22 @@ def mlp(in_features: int, hidden: int, out_features: int, *, depth: int = 3) -> 
         hidden: width of every hidden layer.
         out_features: output width; the last layer is linear (no activation).
         depth: number of hidden layers, at least 1.
+        dropout: probability in [0, 1) of zeroing each hidden unit in training
+            mode (an ``nn.Dropout`` after every activation); 0 adds no layer.
 
     Returns:
         ``nn.Sequential`` mapping ``(n, in_features)`` to ``(n, out_features)``.
     """
     if depth < 1:
         raise ValueError(f"depth must be at least 1, got {depth}.")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
     layers: list[nn.Module] = []
     width = in_features
     for _ in range(depth):
         layers += [nn.Linear(width, hidden), nn.LeakyReLU(0.2)]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
         width = hidden
     layers.append(nn.Linear(width, out_features))
     return nn.Sequential(*layers)

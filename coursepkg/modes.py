@@ -2,13 +2,21 @@
 
 Protocol of Lin et al. (2018, PacGAN, section 5.1), after Srivastava et al.
 (2017, VEEGAN): draw samples from the generator, assign each to its nearest
-mode, call it *high quality* when it lies within ``threshold`` (3) standard
-deviations of that mode, and call a mode *captured* when it receives at least
+mode, call it *high quality* when it lies less than ``threshold`` (3) standard
+deviations from that mode, and call a mode *captured* when it receives at least
 one high-quality sample. The reverse KL divergence compares the generator's
 distribution over the modes with the true one (uniform here),
-``KL(q || p) = sum_k q_k log(q_k / p_k)``; this module computes ``q`` from the
-high-quality samples, so a generator that piles its samples on a few modes
-scores high even if each of its samples is perfect.
+``KL(q || p) = sum_k q_k log(q_k / p_k)``, with ``q`` the histogram of the
+*high-quality* samples over the modes, normalised by their number.
+
+This follows PacGAN's own evaluation code (``MetricLogger`` in
+``synthetic_data_experiments/PacGAN/pacgan/extensions.py`` of the authors'
+repository): it counts a sample for its nearest mode only when its
+standardised distance is below the threshold (strictly), and scores the
+normalised counts ``detail_of_coverage / sum`` against the uniform distribution,
+so ``KL(q || uniform) = log k - entropy(q)``. Samples far from every mode lower
+the high-quality share but not the reverse KL; a generator that piles its
+samples on a few modes scores high even if each of its samples is perfect.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ class ModeCoverage:
 
     Attributes:
         modes_captured: modes with at least one high-quality sample.
-        high_quality: fraction of samples within the threshold of their nearest mode, in [0, 1].
+        high_quality: fraction of samples closer than the threshold to their nearest mode, in [0, 1].
         reverse_kl: ``KL(q || uniform)`` of the high-quality samples' modes, in
             ``[0, log k]``; ``inf`` when no sample is high quality.
         counts: ``(k,)`` int64, high-quality samples per mode.
@@ -46,8 +54,8 @@ def mode_coverage(samples: torch.Tensor, means: torch.Tensor, std: float, *, thr
         samples: ``(n, d)`` generated points.
         means: ``(k, d)`` mode centres (for example ``data2d.mixture_means("ring")``).
         std: per-coordinate standard deviation of each mode.
-        threshold: how many standard deviations from its mode a sample may lie
-            and still count as high quality (3 in PacGAN).
+        threshold: a sample counts as high quality when it lies less than
+            ``threshold`` standard deviations from its nearest mode (3 in PacGAN).
 
     Returns:
         A :class:`ModeCoverage`.
@@ -64,7 +72,7 @@ def mode_coverage(samples: torch.Tensor, means: torch.Tensor, std: float, *, thr
     if not (std > 0 and threshold > 0):
         raise ValueError(f"std and threshold must be positive, got {std} and {threshold}.")
     distance, nearest = torch.cdist(samples.double(), means.double()).min(dim=1)
-    good = distance <= threshold * std
+    good = distance < threshold * std  # strict, as in PacGAN's code
     counts = torch.bincount(nearest[good], minlength=len(means))
     total = int(counts.sum())
     if total == 0:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-__all__ = ["plot_decision_surface", "plot_losses", "plot_samples"]
+__all__ = ["decision_grid", "draw_losses", "plot_decision_surface", "plot_losses", "plot_samples"]
 
 DATA_COLOR = "tab:blue"
 MODEL_COLOR = "tab:orange"
@@ -68,6 +68,29 @@ def plot_samples(
     return fig
 
 
+def decision_grid(
+    discriminate: Callable[[torch.Tensor], torch.Tensor], extent: Extent, *, resolution: int = 200
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Evaluate a discriminator on a regular grid over ``extent``.
+
+    Args:
+        discriminate: maps ``(k, 2)`` float32 points to ``(k, 1)`` scores (logits or critic values).
+        extent: ``(xmin, xmax, ymin, ymax)``.
+        resolution: grid points per axis.
+
+    Returns:
+        ``(grid_x, grid_y, scores)``, three ``(resolution, resolution)`` arrays
+        (as from ``np.meshgrid``), ready for ``imshow(origin="lower")`` or ``contour``.
+    """
+    xs = np.linspace(extent[0], extent[1], resolution, dtype=np.float32)
+    ys = np.linspace(extent[2], extent[3], resolution, dtype=np.float32)
+    grid_x, grid_y = np.meshgrid(xs, ys)
+    grid = torch.from_numpy(np.stack([grid_x.ravel(), grid_y.ravel()], axis=1))
+    with torch.no_grad():
+        scores = discriminate(grid).reshape(resolution, resolution).double().numpy()
+    return grid_x, grid_y, scores
+
+
 def plot_decision_surface(
     discriminate: Callable[[torch.Tensor], torch.Tensor],
     data: torch.Tensor | np.ndarray,
@@ -95,12 +118,8 @@ def plot_decision_surface(
     fake = None if samples is None else _as_points(samples, "samples")
     if extent is None:
         extent = _extent_around(real) if fake is None else _extent_around(real, fake)
-    xs = np.linspace(extent[0], extent[1], resolution, dtype=np.float32)
-    ys = np.linspace(extent[2], extent[3], resolution, dtype=np.float32)
-    grid_x, grid_y = np.meshgrid(xs, ys)
-    grid = torch.from_numpy(np.stack([grid_x.ravel(), grid_y.ravel()], axis=1))
-    with torch.no_grad():
-        prob = torch.sigmoid(discriminate(grid)).reshape(resolution, resolution).numpy()
+    grid_x, grid_y, logits = decision_grid(discriminate, extent, resolution=resolution)
+    prob = 1 / (1 + np.exp(-logits))
 
     fig, ax = plt.subplots(figsize=(6, 5))
     image = ax.imshow(prob, origin="lower", extent=extent, cmap="RdBu_r", vmin=0, vmax=1)
@@ -140,6 +159,28 @@ def plot_losses(
         The figure, with dashed lines at the values of the game's equilibrium
         (``D = 1/2`` everywhere): ``2 log 2`` for ``D`` and ``log 2`` for ``G``.
     """
+    fig, ax = plt.subplots(figsize=(7, 4))
+    draw_losses(ax, history, smoothing=smoothing)
+    ax.axhline(2 * math.log(2), color="tab:red", linestyle="--", linewidth=1, label="$2\\log 2$")
+    ax.axhline(math.log(2), color="tab:green", linestyle="--", linewidth=1, label="$\\log 2$")
+    ax.set(title=title)
+    ax.legend(loc="center right")
+    fig.tight_layout()
+    return fig
+
+
+def draw_losses(ax, history: Mapping[str, Sequence[float]], *, smoothing: int = 50) -> None:
+    """Draw raw (faint) and smoothed discriminator and generator losses on ``ax``.
+
+    Args:
+        ax: a matplotlib axis; its x label becomes "generator step", its y label "loss".
+        history: ``{"d_loss": [...], "g_loss": [...]}`` with ``k`` discriminator
+            losses per generator loss (averaged per generator step).
+        smoothing: moving-average window, in generator steps.
+
+    Raises:
+        ValueError: if ``d_loss`` does not hold a whole number of entries per ``g_loss`` entry.
+    """
     d_loss = np.asarray(history["d_loss"], dtype=float)
     g_loss = np.asarray(history["g_loss"], dtype=float)
     if len(g_loss) == 0 or len(d_loss) % len(g_loss) != 0:
@@ -148,16 +189,9 @@ def plot_losses(
             f"{len(d_loss)} and {len(g_loss)}."
         )
     d_loss = d_loss.reshape(len(g_loss), -1).mean(axis=1)
-
-    fig, ax = plt.subplots(figsize=(7, 4))
     for values, color, label in ((d_loss, "tab:red", "discriminator"), (g_loss, "tab:green", "generator")):
         smooth = _moving_average(values, smoothing)
         steps = np.arange(len(values))[len(values) - len(smooth):]
         ax.plot(values, color=color, alpha=0.2)
         ax.plot(steps, smooth, color=color, label=f"{label} (moving average)")
-    ax.axhline(2 * math.log(2), color="tab:red", linestyle="--", linewidth=1, label="$2\\log 2$")
-    ax.axhline(math.log(2), color="tab:green", linestyle="--", linewidth=1, label="$\\log 2$")
-    ax.set(title=title, xlabel="generator step", ylabel="loss")
-    ax.legend(loc="center right")
-    fig.tight_layout()
-    return fig
+    ax.set(xlabel="generator step", ylabel="loss")

@@ -37,6 +37,15 @@ def _two_threads():
     torch.set_num_threads(2)
 
 
+@pytest.fixture
+def one_thread():
+    """Run a test of tiny networks on one torch thread (two only add synchronisation)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def lab_2d_notebook() -> nbformat.NotebookNode:
     return nbformat.read(LAB_2D, as_version=4)

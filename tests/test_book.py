@@ -137,3 +137,41 @@ def test_lab_pages_typeset_math_and_show_their_figures_offline(html, browser, tm
     assert len(figures) >= min_figures
     assert [src for src, loaded in images if not loaded] == []
     browser.save_screenshot(str(tmp_path / f"{page}.png"))
+
+
+def test_recap_page_typesets_math_and_plays_its_animations_offline(html, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = html / "book" / "gan_recap.html"
+    assert page.stat().st_size < 40_000_000  # about a dozen animations of at most 5 MB each
+    browser.get(page.as_uri())
+    WebDriverWait(browser, 60).until(
+        lambda b: b.execute_script("return window.MathJax && MathJax.startup && MathJax.startup.promise && true")
+    )
+    browser.execute_script("return MathJax.startup.promise")
+    assert browser.execute_script("return document.querySelectorAll('mjx-container').length") >= 40
+    assert browser.execute_script("return document.querySelectorAll('mjx-merror').length") == 0
+
+    animations = browser.find_elements(By.CSS_SELECTOR, "article div.animation")
+    assert len(animations) >= 9
+    # matplotlib's player shows frame 0 as soon as its script has run, from the page itself.
+    first = animations[0]
+    image = first.find_element(By.TAG_NAME, "img")
+    WebDriverWait(browser, 30).until(lambda b: (image.get_attribute("src") or "").startswith("data:image/png"))
+    slider = first.find_element(By.CSS_SELECTOR, "input.anim-slider")
+    start_src, start_frame = image.get_attribute("src"), slider.get_attribute("value")
+    browser.execute_script("arguments[0].scrollIntoView()", first)
+    first.find_element(By.CSS_SELECTOR, "button[title='Next frame']").click()
+    assert slider.get_attribute("value") == str(int(start_frame) + 1)
+    assert image.get_attribute("src") != start_src
+    assert int(slider.get_attribute("max")) >= 20  # tens of frames
+    figures = browser.execute_script(
+        "return Array.from(document.querySelectorAll('article img'))"
+        ".filter(i => i.getAttribute('src').includes('_images/')).map(i => i.complete && i.naturalWidth > 0)"
+    )
+    assert len(figures) >= 6 and all(figures)
+    # The quiz answers are there, folded away.
+    answers = browser.find_elements(By.CSS_SELECTOR, "article .admonition.dropdown")
+    assert len(answers) == 1 and "Answers" in answers[0].text
+    browser.save_screenshot(str(tmp_path / "gan_recap.png"))

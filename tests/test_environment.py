@@ -1,5 +1,6 @@
 """The installed stack works together: torch with torchvision, and the thread setting."""
 
+import pytest
 import torch
 import torchvision
 from torchvision.ops import nms
@@ -22,5 +23,16 @@ def test_use_available_cores_matches_the_cpu_affinity():
         cores = use_available_cores()
         assert cores >= 1
         assert torch.get_num_threads() == cores
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_use_available_cores_can_cap_the_threads():
+    before = torch.get_num_threads()
+    try:
+        assert use_available_cores(max_threads=1) == 1 and torch.get_num_threads() == 1
+        assert use_available_cores(max_threads=10_000) == use_available_cores()
+        with pytest.raises(ValueError, match="max_threads must be at least 1"):
+            use_available_cores(max_threads=0)
     finally:
         torch.set_num_threads(before)

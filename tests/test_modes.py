@@ -60,3 +60,30 @@ def test_bad_inputs_raise():
         mode_coverage(torch.zeros(3, 3), RING, STD)
     with pytest.raises(ValueError, match="std and threshold must be positive"):
         mode_coverage(RING, RING, 0.0)
+
+
+def test_the_threshold_is_strict_as_in_pacgans_code():
+    # Distances of exactly 3 std (3.0 here) do not count; a hair inside does.
+    means = torch.tensor([[0.0, 0.0], [100.0, 0.0]])
+    at, inside = torch.tensor([[3.0, 0.0]]), torch.tensor([[2.999, 0.0]])
+    assert mode_coverage(at, means, 1.0).high_quality == 0.0
+    assert mode_coverage(inside, means, 1.0).high_quality == 1.0
+    assert mode_coverage(at, means, 1.0, threshold=3.001).modes_captured == 1
+
+
+def test_samples_off_every_mode_capture_nothing():
+    result = mode_coverage(torch.full((100, 2), 0.5), RING, STD)  # inside the ring, far from every mode
+    assert (result.modes_captured, result.high_quality, result.reverse_kl) == (0, 0.0, math.inf)
+    assert result.counts.tolist() == [0] * 8
+
+
+def test_reverse_kl_uses_only_high_quality_samples_like_pacgan():
+    # PacGAN's MetricLogger: q = high-quality counts per mode / their sum, scored
+    # against the uniform distribution, so KL = log k - entropy(q).
+    far = torch.full((500, 2), 0.5)  # low quality: changes high_quality, not q
+    on_modes = torch.cat([RING[0].repeat(6, 1), RING[1].repeat(2, 1)])
+    result = mode_coverage(torch.cat([on_modes, far]), RING, STD)
+    q = torch.tensor([6, 2, 0, 0, 0, 0, 0, 0], dtype=torch.float64) / 8
+    entropy = -(q[q > 0] * q[q > 0].log()).sum().item()
+    assert result.reverse_kl == pytest.approx(math.log(8) - entropy)
+    assert result.high_quality == pytest.approx(8 / 508)

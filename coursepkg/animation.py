@@ -1,0 +1,380 @@
+"""Animations of GAN training that play in a browser with no server.
+
+Training records snapshots (:func:`coursepkg.training.train` with ``record=``);
+the functions here turn them into matplotlib animations and then into one
+self-contained HTML snippet (``FuncAnimation.to_jshtml``: every frame embedded as
+a PNG, with play/step controls), which a notebook shows and a static book keeps.
+Frames are few (tens) and the resolution modest, so each animation stays well
+under :data:`MAX_BYTES`.
+
+* :func:`recorder_1d` / :func:`animate_1d`: data and generator histograms with
+  the discriminator's curve, the picture of Goodfellow et al. (2014, figure 1).
+* :func:`recorder_2d` / :func:`animate_2d`: generator samples over the
+  discriminator's decision surface (or a WGAN critic's values), losses beside.
+* :func:`animate_latent_map`: the generator's image of a grid of the 2D latent
+  space, deforming as it learns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.animation import FuncAnimation
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from coursepkg.plots import DATA_COLOR, MODEL_COLOR, Extent, decision_grid, draw_losses
+from coursepkg.training import TrainingRun
+from coursepkg.variants2d import Variant
+
+__all__ = [
+    "MAX_BYTES",
+    "Animation",
+    "animate",
+    "animate_1d",
+    "animate_2d",
+    "animate_latent_map",
+    "recorder_1d",
+    "recorder_2d",
+]
+
+#: Largest HTML an animation may take (the book's budget per animation).
+MAX_BYTES = 5_000_000
+_DPI = 72
+_SURFACES = ("probability", "critic")
+# matplotlib's player links Font Awesome from a CDN for its button icons. The
+# book loads nothing from the network, so the link goes and the icons become
+# Unicode symbols, which need no font download (the buttons keep their titles).
+_REMOTE_STYLESHEET = re.compile(r'<link rel="stylesheet"\s+href="(https?:)?//[^"]*"\s*/?>')
+_ICON = re.compile(r'<i class="fa (fa-[a-z-]+(?: fa-flip-horizontal)?)"></i>')
+_SYMBOLS = {
+    "fa-minus": "\u2212",
+    "fa-fast-backward": "|\u25c1",
+    "fa-step-backward": "\u25c1",
+    "fa-play fa-flip-horizontal": "\u25c0",
+    "fa-pause": "\u275a\u275a",
+    "fa-play": "\u25b6",
+    "fa-step-forward": "\u25b7",
+    "fa-fast-forward": "\u25b7|",
+    "fa-plus": "+",
+}
+
+
+class Animation:
+    """An animation as one HTML snippet; Jupyter displays it.
+
+    Attributes:
+        html: the snippet: a ``<div>`` of controls, the frames as base64 PNGs and
+            the script that plays them.
+        frames: number of frames.
+    """
+
+    def __init__(self, html: str, frames: int) -> None:
+        self.html, self.frames = html, frames
+
+    @property
+    def size_bytes(self) -> int:
+        """Size of the HTML in bytes (UTF-8)."""
+        return len(self.html.encode())
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+
+def animate(
+    fig: Figure, update: Callable[[int], None], frames: int, *, fps: float = 4, max_bytes: int = MAX_BYTES
+) -> Animation:
+    """Render ``update(0)``, ..., ``update(frames - 1)`` of ``fig`` into an :class:`Animation`.
+
+    The figure is closed afterwards, so a notebook shows the animation only.
+    The HTML loads nothing from the network: matplotlib's link to Font Awesome
+    is removed and the buttons show Unicode symbols.
+
+    Args:
+        fig: the figure that ``update`` redraws.
+        update: draws frame ``i`` by changing the figure's artists.
+        frames: number of frames, at least 1.
+        fps: frames per second when playing.
+        max_bytes: largest HTML allowed.
+
+    Returns:
+        The animation, set to play once (the controls replay or loop it).
+
+    Raises:
+        ValueError: if ``frames < 1``, or the HTML would exceed ``max_bytes`` or
+            lost frames to matplotlib's ``animation.embed_limit``.
+    """
+    if frames < 1:
+        raise ValueError(f"an animation needs at least 1 frame, got {frames}.")
+    try:
+        html = FuncAnimation(fig, update, frames=frames, interval=1000 / fps).to_jshtml(default_mode="once")
+    finally:
+        plt.close(fig)
+    html = _ICON.sub(lambda match: _SYMBOLS[match.group(1)], _REMOTE_STYLESHEET.sub("", html))
+    embedded = len(re.findall(r"frames\[\d+\] = ", html))
+    size = len(html.encode())
+    if size > max_bytes or embedded != frames:
+        raise ValueError(
+            f"the animation takes {size:,} bytes with {embedded} of {frames} frames embedded; the budget is "
+            f"{max_bytes:,} bytes: use fewer frames, fewer points or a smaller figure."
+        )
+    return Animation(html, frames)
+
+
+def recorder_1d(xs: torch.Tensor, *, n_samples: int = 4000, seed: int = 0) -> Callable[[Variant], dict]:
+    """Make a ``record`` function for a 1D GAN (``dim=1``).
+
+    Args:
+        xs: ``(k,)`` float32 points where the discriminator is evaluated.
+        n_samples: generator samples per snapshot, from the same latent draws
+            every time (so the histogram moves only because the generator does).
+        seed: seeds those latent draws.
+
+    Returns:
+        ``record(model) -> {"samples": (n_samples,) array, "d": (k,) array of D(x) in [0, 1]}``.
+    """
+    latent: list[torch.Tensor] = []
+
+    def record(model: Variant) -> dict:
+        if not latent:
+            latent.append(model.sample_latent(n_samples, generator=torch.Generator().manual_seed(seed)))
+        return {
+            "samples": model.generator(latent[0])[:, 0].numpy(),
+            "d": torch.sigmoid(model.discriminate(xs[:, None]))[:, 0].numpy(),
+        }
+
+    return record
+
+
+def recorder_2d(
+    extent: Extent, *, n_samples: int = 400, resolution: int = 60, latent_grid: int = 0, seed: int = 0
+) -> Callable[[Variant], dict]:
+    """Make a ``record`` function for a 2D GAN.
+
+    Args:
+        extent: ``(xmin, xmax, ymin, ymax)`` of the discriminator's surface.
+        n_samples: generator samples per snapshot, from fixed latent draws, so
+            that a point's path across frames is the path of one ``G(z)``.
+        resolution: surface grid points per axis.
+        latent_grid: if positive, also map a ``latent_grid x latent_grid`` grid
+            of ``[-2.5, 2.5]^2`` through the generator (2D noise, no codes).
+        seed: seeds the latent draws.
+
+    Returns:
+        ``record(model)`` giving ``{"samples": (n, 2), "scores": (resolution,
+        resolution) discriminator outputs (logits or critic values), "grid":
+        (latent_grid, latent_grid, 2) or None}``, numpy arrays.
+    """
+    latent: list[torch.Tensor] = []
+    axis = torch.linspace(-2.5, 2.5, latent_grid)
+    grid_points = torch.cartesian_prod(axis, axis) if latent_grid else None
+
+    def record(model: Variant) -> dict:
+        if not latent:
+            latent.append(model.sample_latent(n_samples, generator=torch.Generator().manual_seed(seed)))
+        mapped = None
+        if grid_points is not None:
+            if model.latent_dim != 2:
+                raise ValueError(f"latent_grid needs a 2D latent space, the model's has {model.latent_dim} dimensions.")
+            mapped = model.generator(grid_points).reshape(latent_grid, latent_grid, -1).numpy()
+        return {
+            "samples": model.generator(latent[0]).numpy(),
+            "scores": decision_grid(model.discriminate, extent, resolution=resolution)[2],
+            "grid": mapped,
+        }
+
+    return record
+
+
+def _figure_with_losses(run: TrainingRun, *, smoothing: int) -> tuple[Figure, Axes, Callable[[int], None]]:
+    # The main panel on the left; the whole loss history on the right, with a
+    # cursor at the frame's step.
+    fig, (ax, ax_loss) = plt.subplots(1, 2, figsize=(9.5, 4.2), dpi=_DPI, width_ratios=(1.15, 1))
+    draw_losses(ax_loss, run.history, smoothing=smoothing)
+    cursor = ax_loss.axvline(0, color="k", linewidth=1)
+    ax_loss.set(title="Losses")
+    ax_loss.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2, fontsize=8, frameon=False)
+
+    def move_cursor(i: int) -> None:
+        cursor.set_xdata([run.steps[i], run.steps[i]])
+
+    return fig, ax, move_cursor
+
+
+def _check_run(run: TrainingRun, key: str) -> None:
+    if len(run.snapshots) < 2 or key not in run.snapshots[0] or run.snapshots[0][key] is None:
+        raise ValueError(f"the run needs at least 2 snapshots holding {key!r}; record them with the matching recorder.")
+
+
+def animate_1d(
+    run: TrainingRun,
+    data: torch.Tensor,
+    xs: torch.Tensor,
+    *,
+    title: str,
+    bins: int = 60,
+    smoothing: int = 25,
+    fps: float = 4,
+) -> Animation:
+    """Animate a 1D GAN recorded with :func:`recorder_1d` built on ``xs``.
+
+    Args:
+        run: the training run.
+        data: ``(n,)`` or ``(n, 1)`` real points, drawn as a fixed histogram.
+        xs: the ``(k,)`` points the recorder evaluated ``D`` on.
+        title: title of the main panel (the step is appended).
+        bins: histogram bins over the range of ``xs``.
+        smoothing: moving-average window of the loss panel.
+        fps: frames per second.
+
+    Returns:
+        The animation: data (blue) and generator (orange) densities, ``D(x)``
+        (black, right axis) with the ``1/2`` line, and the losses beside.
+    """
+    _check_run(run, "d")
+    fig, ax, move_cursor = _figure_with_losses(run, smoothing=smoothing)
+    x = xs.numpy()
+    edges = np.linspace(x[0], x[-1], bins + 1)
+    data_heights = ax.hist(data.reshape(-1).numpy(), bins=edges, density=True, color=DATA_COLOR, alpha=0.5, label="data")[0]
+    heights = np.histogram(run.snapshots[0]["samples"], bins=edges, density=True)[0]
+    bars = ax.bar(edges[:-1], heights, width=np.diff(edges), align="edge", color=MODEL_COLOR, alpha=0.5, label="generator")
+    # An early, narrow generator can peak far above the data: let it run off the
+    # top rather than flatten the data's histogram.
+    top = min(max(np.histogram(s["samples"], bins=edges, density=True)[0].max() for s in run.snapshots),
+              3 * data_heights.max())
+    ax.set(xlabel="$x$", ylabel="density", ylim=(0, 1.05 * top), xlim=(x[0], x[-1]))
+    ax_d = ax.twinx()
+    (curve,) = ax_d.plot(x, run.snapshots[0]["d"], color="k", label="$D(x)$")
+    ax_d.axhline(0.5, color="k", linestyle=":", linewidth=1)
+    ax_d.set(ylim=(0, 1), ylabel="$D(x)$, probability that $x$ is real")
+    handles = [*ax.get_legend_handles_labels()[0], curve]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=3, frameon=False)
+    fig.tight_layout()
+
+    def update(i: int) -> None:
+        snapshot = run.snapshots[i]
+        for bar, height in zip(bars, np.histogram(snapshot["samples"], bins=edges, density=True)[0]):
+            bar.set_height(height)
+        curve.set_ydata(snapshot["d"])
+        ax.set_title(f"{title}: step {run.steps[i]}")
+        move_cursor(i)
+
+    return animate(fig, update, len(run.snapshots), fps=fps)
+
+
+def animate_2d(
+    run: TrainingRun,
+    data: torch.Tensor,
+    extent: Extent,
+    *,
+    title: str,
+    surface: str = "probability",
+    smoothing: int = 25,
+    fps: float = 4,
+    n_data: int = 600,
+) -> Animation:
+    """Animate generator samples over the discriminator's surface, recorded with :func:`recorder_2d`.
+
+    Args:
+        run: the training run.
+        data: ``(n, 2)`` real points; the first ``n_data`` are drawn.
+        extent: the recorder's extent.
+        title: title of the main panel (the step is appended).
+        surface: ``"probability"`` shows ``D(x) = sigmoid(logit)`` in [0, 1] with
+            its 0.5 level; ``"critic"`` shows a WGAN critic's values, rescaled to
+            [0, 1] in each frame (only their differences matter).
+        smoothing: moving-average window of the loss panel.
+        fps: frames per second.
+        n_data: number of data points drawn.
+
+    Returns:
+        The animation.
+
+    Raises:
+        ValueError: for an unknown ``surface`` or a run without 2D snapshots.
+    """
+    if surface not in _SURFACES:
+        raise ValueError(f"Unknown surface {surface!r}; choose one of {list(_SURFACES)}.")
+    _check_run(run, "scores")
+    fig, ax, move_cursor = _figure_with_losses(run, smoothing=smoothing)
+
+    def values(i: int) -> np.ndarray:
+        scores = run.snapshots[i]["scores"]
+        if surface == "probability":
+            return 1 / (1 + np.exp(-scores))
+        return (scores - scores.min()) / max(scores.max() - scores.min(), 1e-12)
+
+    image = ax.imshow(values(0), origin="lower", extent=extent, cmap="RdBu_r", vmin=0, vmax=1)
+    label = "$D(x)$, probability that $x$ is real" if surface == "probability" else "critic $f(x)$, rescaled to [0, 1]"
+    fig.colorbar(image, ax=ax, label=label, fraction=0.046, pad=0.03)
+    real = data[:n_data].numpy()
+    ax.scatter(real[:, 0], real[:, 1], s=3, alpha=0.4, color=DATA_COLOR, label="data")
+    fake = ax.scatter(*run.snapshots[0]["samples"].T, s=4, alpha=0.7, color=MODEL_COLOR, label="generator")
+    ax.set(xlabel="$x_1$", ylabel="$x_2$", xlim=extent[:2], ylim=extent[2:], aspect="equal")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2, markerscale=4, frameon=False)
+    fig.tight_layout()
+    rows, columns = values(0).shape
+    grid_xy = np.meshgrid(np.linspace(*extent[:2], columns), np.linspace(*extent[2:], rows))
+    level: list = []  # the 0.5 contour of the current frame
+
+    def update(i: int) -> None:
+        image.set_data(values(i))
+        fake.set_offsets(run.snapshots[i]["samples"])
+        for contour in level:
+            contour.remove()
+        level.clear()
+        if surface == "probability":
+            level.append(ax.contour(*grid_xy, values(i), levels=[0.5], colors="k", linewidths=1))
+        ax.set_title(f"{title}: step {run.steps[i]}")
+        move_cursor(i)
+
+    return animate(fig, update, len(run.snapshots), fps=fps)
+
+
+def animate_latent_map(
+    run: TrainingRun,
+    data: torch.Tensor,
+    extent: Extent,
+    *,
+    title: str,
+    smoothing: int = 25,
+    fps: float = 4,
+    n_data: int = 600,
+) -> Animation:
+    """Animate the generator's image of a latent grid, recorded with ``recorder_2d(latent_grid=...)``.
+
+    Each latent grid line ``z_1 = const`` (and ``z_2 = const``) is drawn through
+    its images ``G(z)``: where the mapped grid stretches, the generator spreads
+    little probability; where it bunches up, it piles probability on.
+
+    Returns:
+        The animation: the mapped grid over the data, coloured by ``z_1``, and
+        the losses beside.
+    """
+    _check_run(run, "grid")
+    fig, ax, move_cursor = _figure_with_losses(run, smoothing=smoothing)
+    real = data[:n_data].numpy()
+    ax.scatter(real[:, 0], real[:, 1], s=3, alpha=0.4, color=DATA_COLOR, label="data")
+    grid = run.snapshots[0]["grid"]
+    colors = plt.get_cmap("viridis")(np.linspace(0, 1, len(grid)))
+    rows = [ax.plot(*grid[j].T, color=colors[j], linewidth=0.9)[0] for j in range(len(grid))]
+    columns = [ax.plot(*grid[:, j].T, color="0.35", linewidth=0.5)[0] for j in range(len(grid))]
+    rows[0].set_label("$G(z)$ along lines $z_1$ = const (colour: $z_1$)")
+    ax.set(xlabel="$x_1$", ylabel="$x_2$", xlim=extent[:2], ylim=extent[2:], aspect="equal")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=1, markerscale=4, frameon=False)
+    fig.tight_layout()
+
+    def update(i: int) -> None:
+        grid = run.snapshots[i]["grid"]
+        for j, (row, column) in enumerate(zip(rows, columns)):
+            row.set_data(*grid[j].T)
+            column.set_data(*grid[:, j].T)
+        ax.set_title(f"{title}: step {run.steps[i]}")
+        move_cursor(i)
+
+    return animate(fig, update, len(run.snapshots), fps=fps)
+
