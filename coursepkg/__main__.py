@@ -88,7 +88,10 @@ def export(gan_run: Path, lenet_run: Path, dest: Path) -> dict[str, dict[str, fl
     gan_weights = state["gan"]
     discriminator.load_state_dict({k.removeprefix("discriminator."): v for k, v in gan_weights.items() if k.startswith("discriminator.")})
     discriminator.eval().remove_spectral_norm()  # ship plain nn.Linear weights
-    generator.load_state_dict({k.removeprefix("generator."): v for k, v in gan_weights.items() if k.startswith("generator.")})
+    if "ema" in state:  # ship the averaged generator, the one the recipe samples from
+        generator.load_state_dict({k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")})
+    else:
+        generator.load_state_dict({k.removeprefix("generator."): v for k, v in gan_weights.items() if k.startswith("generator.")})
     generator.eval()
     discriminator.eval()
     report = evaluate_generator(generator, lenet, heldout, latent_dim=recipe.latent_dim)

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torchvision.utils import save_image
 from tqdm import tqdm
 
@@ -36,9 +37,16 @@ class GANRecipe:
         d_hidden: hidden widths of the discriminator.
         dropout: dropout of the discriminator.
         spectral_norm: spectral normalisation of the discriminator's layers.
-        lr: Adam learning rate of both networks.
+        lr: Adam learning rate of the generator (and of the discriminator when
+            ``d_lr`` is ``None``).
+        d_lr: Adam learning rate of the discriminator, when it differs (the
+            two time-scale rule of Heusel et al. 2017).
         betas: Adam's betas.
         batch_size: real and fake images per step.
+        ema: decay of an exponential moving average of the generator's weights,
+            updated after every step; the average is the generator that is
+            sampled from and shipped (Yazici et al. 2019). ``None`` keeps the
+            last weights.
     """
 
     latent_dim: int = 128
@@ -47,8 +55,10 @@ class GANRecipe:
     dropout: float = 0.3
     spectral_norm: bool = True
     lr: float = 2e-4
+    d_lr: float | None = None
     betas: tuple[float, float] = (0.5, 0.999)
     batch_size: int = 64
+    ema: float | None = None
 
 
 #: ``"ours"``: the course's recipe. ``"peer"``: the recipe of a popular MNIST GAN
@@ -156,8 +166,11 @@ def train_gan(
         dropout=recipe.dropout,
         spectral_norm=recipe.spectral_norm,
     ).to(device)
-    d_opt = torch.optim.Adam(gan.discriminator.parameters(), lr=recipe.lr, betas=recipe.betas)
+    d_opt = torch.optim.Adam(gan.discriminator.parameters(), lr=recipe.d_lr or recipe.lr, betas=recipe.betas)
     g_opt = torch.optim.Adam(gan.generator.parameters(), lr=recipe.lr, betas=recipe.betas)
+    # The averaged generator: the weights of the last steps oscillate around a
+    # better point than any one of them, so we sample from their running average.
+    ema = AveragedModel(gan.generator, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema)) if recipe.ema else None
     result = TrainedGAN(gan=gan)
     if state is not None:
         if state["recipe"] != asdict(recipe) or state["seed"] != seed:
@@ -166,6 +179,8 @@ def train_gan(
                 f"{state['seed']}); resume with the same options, or use a new --out folder."
             )
         gan.load_state_dict(state["gan"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         d_opt.load_state_dict(state["d_opt"])
         g_opt.load_state_dict(state["g_opt"])
         result.history, result.epochs = state["history"], state["epochs"]
@@ -187,6 +202,8 @@ def train_gan(
             x_real = data[order[step * recipe.batch_size : (step + 1) * recipe.batch_size]]
             z = torch.randn(recipe.batch_size, recipe.latent_dim, generator=rng).to(device)
             d_loss, g_loss = train_step(gan.generator, gan.discriminator, x_real, z, d_opt, g_opt)
+            if ema is not None:
+                ema.update_parameters(gan.generator)
             result.history["d_loss"].append(d_loss)
             result.history["g_loss"].append(g_loss)
             result.images_seen += recipe.batch_size
@@ -199,7 +216,9 @@ def train_gan(
             break  # a partial epoch is not checkpointed: resuming restarts it
         result.epochs += 1
         if out is not None:
-            _save_gan_epoch(out, result, recipe, seed, d_opt, g_opt, fixed_z)
+            _save_gan_epoch(out, result, recipe, seed, d_opt, g_opt, ema, fixed_z)
+    if ema is not None:
+        gan.generator.load_state_dict(ema.module.state_dict())  # sample from the average
     result.gan = gan.eval().cpu()
     return result
 
@@ -211,6 +230,7 @@ def _save_gan_epoch(
     seed: int,
     d_opt: torch.optim.Optimizer,
     g_opt: torch.optim.Optimizer,
+    ema: AveragedModel | None,
     fixed_z: torch.Tensor,
 ) -> None:
     (out / "samples").mkdir(parents=True, exist_ok=True)
@@ -225,9 +245,12 @@ def _save_gan_epoch(
         "cpu_seconds": result.cpu_seconds,
         "images_seen": result.images_seen,
     }
+    if ema is not None:
+        state["ema"] = ema.state_dict()
     _save_atomic(state, out / "checkpoint.pt")
+    sampler = ema.module if ema is not None else result.gan.generator
     with torch.no_grad():
-        grid = result.gan.generator(fixed_z).reshape(-1, 1, 28, 28)
+        grid = sampler(fixed_z).reshape(-1, 1, 28, 28)
     save_image(grid, out / "samples" / f"epoch_{result.epochs:03d}.png", nrow=8, normalize=True, value_range=(-1, 1))
 
 

@@ -1,0 +1,98 @@
+"""How the course's MNIST GAN recipe was chosen: candidate recipes at equal CPU time.
+
+Every candidate trains from the same seed on the same digits, one process and
+one torch thread each (so CPU seconds compare fairly), and is measured with the
+shipped LeNet-5 on the held-out digits every ``--eval-every`` epochs and at the
+end of its CPU budget. Each measurement is printed as one JSON line, so a run
+cut short still leaves its curves behind.
+
+    python benchmarks/sweep_mnist_recipes.py --cpu-budget 600 --jobs 2 > sweep.jsonl
+
+The numbers behind the recipe are in the closing note of the MNIST issue; the
+candidates below are the ones that were compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import tempfile
+import time
+from dataclasses import replace
+
+import torch
+
+from coursepkg import mnist, pretrained
+from coursepkg.mnist_metrics import evaluate_generator
+from coursepkg.train_mnist import RECIPES, GANRecipe, train_gan
+
+PLAIN = GANRecipe(spectral_norm=False)
+
+CANDIDATES: dict[str, GANRecipe] = {
+    "sn_b64": GANRecipe(spectral_norm=True),
+    "peer": RECIPES["peer"],
+    "peer_ema": replace(RECIPES["peer"], ema=0.999),
+    "b64": PLAIN,
+    "b64_ema": GANRecipe(spectral_norm=False, ema=0.999),
+    "b64_ema995": GANRecipe(spectral_norm=False, ema=0.995),
+    "sn_b64_ema": GANRecipe(spectral_norm=True, ema=0.999),
+    "b64_beta09_ema": GANRecipe(spectral_norm=False, betas=(0.9, 0.999), ema=0.999),
+    "b64_lr1e-4_ema": GANRecipe(spectral_norm=False, lr=1e-4, ema=0.999),
+    "b64_ttur_ema": GANRecipe(spectral_norm=False, lr=1e-4, d_lr=4e-4, ema=0.999),
+    "b32_ema": GANRecipe(spectral_norm=False, batch_size=32, ema=0.999),
+    "b32_lr1e-4_beta09_ema": GANRecipe(spectral_norm=False, batch_size=32, lr=1e-4, betas=(0.9, 0.999), ema=0.999),
+    "b32_beta09_ema": GANRecipe(spectral_norm=False, batch_size=32, betas=(0.9, 0.999), ema=0.999),
+    "b128_lr4e-4_ema": GANRecipe(spectral_norm=False, batch_size=128, lr=4e-4, ema=0.999),
+    "b64_nodrop_ema": GANRecipe(spectral_norm=False, dropout=0.0, ema=0.999),
+}
+
+
+def _run(args: tuple[str, float, int, int]) -> str:
+    name, cpu_budget_s, eval_every, seed = args
+    torch.set_num_threads(1)
+    recipe = CANDIDATES[name]
+    fit, _ = mnist.course_split("fit")
+    heldout, _ = mnist.course_split("heldout")
+    lenet = pretrained.load("lenet5")
+    epochs = 0
+    with tempfile.TemporaryDirectory() as folder:
+        while True:
+            epochs += eval_every
+            result = train_gan(
+                fit, recipe=recipe, epochs=epochs, seed=seed, out_dir=folder, resume=epochs > eval_every,
+                cpu_budget_s=cpu_budget_s, device="cpu", progress=False,
+            )
+            report = evaluate_generator(result.gan.generator, lenet, heldout, latent_dim=recipe.latent_dim)
+            line = {
+                "recipe": name,
+                "epochs": result.epochs,
+                "cpu_seconds": round(result.cpu_seconds, 1),
+                "images_seen": result.images_seen,
+                "digits": report.coverage.digits_present,
+                "kl": round(report.coverage.kl_to_uniform, 4),
+                "frechet": round(report.frechet, 2),
+            }
+            print(json.dumps(line), flush=True)
+            if result.epochs < epochs:  # the budget ran out inside this chunk
+                return name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cpu-budget", type=float, default=600.0, help="CPU seconds of training per candidate")
+    parser.add_argument("--eval-every", type=int, default=10, help="epochs between measurements")
+    parser.add_argument("--jobs", type=int, default=1, help="candidates trained at once (one core each)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", nargs="*", default=sorted(CANDIDATES), choices=sorted(CANDIDATES))
+    args = parser.parse_args()
+    started = time.perf_counter()
+    tasks = [(name, args.cpu_budget, args.eval_every, args.seed) for name in args.only]
+    with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+        for name in pool.imap_unordered(_run, tasks):
+            print(f"# {name} done after {time.perf_counter() - started:.0f} s wall", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    main()
