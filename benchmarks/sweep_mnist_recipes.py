@@ -28,24 +28,22 @@ from coursepkg import mnist, pretrained
 from coursepkg.mnist_metrics import evaluate_generator
 from coursepkg.train_mnist import RECIPES, GANRecipe, train_gan
 
-PLAIN = GANRecipe(spectral_norm=False)
-
 CANDIDATES: dict[str, GANRecipe] = {
-    "sn_b64": GANRecipe(spectral_norm=True),
+    "sn_b64": GANRecipe(spectral_norm=True, ema=None),
     "peer": RECIPES["peer"],
     "peer_ema": replace(RECIPES["peer"], ema=0.999),
-    "b64": PLAIN,
-    "b64_ema": GANRecipe(spectral_norm=False, ema=0.999),
-    "b64_ema995": GANRecipe(spectral_norm=False, ema=0.995),
+    "b64": GANRecipe(ema=None),
+    "b64_ema": GANRecipe(ema=0.999),
+    "b64_ema995": GANRecipe(ema=0.995),
     "sn_b64_ema": GANRecipe(spectral_norm=True, ema=0.999),
-    "b64_beta09_ema": GANRecipe(spectral_norm=False, betas=(0.9, 0.999), ema=0.999),
-    "b64_lr1e-4_ema": GANRecipe(spectral_norm=False, lr=1e-4, ema=0.999),
-    "b64_ttur_ema": GANRecipe(spectral_norm=False, lr=1e-4, d_lr=4e-4, ema=0.999),
-    "b32_ema": GANRecipe(spectral_norm=False, batch_size=32, ema=0.999),
-    "b32_lr1e-4_beta09_ema": GANRecipe(spectral_norm=False, batch_size=32, lr=1e-4, betas=(0.9, 0.999), ema=0.999),
-    "b32_beta09_ema": GANRecipe(spectral_norm=False, batch_size=32, betas=(0.9, 0.999), ema=0.999),
-    "b128_lr4e-4_ema": GANRecipe(spectral_norm=False, batch_size=128, lr=4e-4, ema=0.999),
-    "b64_nodrop_ema": GANRecipe(spectral_norm=False, dropout=0.0, ema=0.999),
+    "b64_beta09_ema": GANRecipe(betas=(0.9, 0.999), ema=0.999),
+    "b64_lr1e-4_ema": GANRecipe(lr=1e-4, ema=0.999),
+    "b64_ttur_ema": GANRecipe(lr=1e-4, d_lr=4e-4, ema=0.999),
+    "b32_ema": GANRecipe(batch_size=32, ema=0.999),
+    "b32_lr1e-4_beta09_ema": GANRecipe(batch_size=32, lr=1e-4, betas=(0.9, 0.999), ema=0.999),
+    "b32_beta09_ema": GANRecipe(batch_size=32, betas=(0.9, 0.999), ema=0.999),
+    "b128_lr4e-4_ema": GANRecipe(batch_size=128, lr=4e-4, ema=0.999),
+    "b64_nodrop_ema": GANRecipe(dropout=0.0, ema=0.999),
 }
 
 

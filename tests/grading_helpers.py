@@ -9,10 +9,10 @@ from types import ModuleType
 
 import nbformat
 
-from coursepkg.grading import lab_2d_gan, lab_js_divergence, lab_mnist_gan
+from coursepkg.grading import lab_2d_gan, lab_js_divergence, lab_lsi, lab_mnist_gan
 from coursepkg.grading.checks import CheckFailed
 from coursepkg.grading.isolation import student_program
-from tests import lab_2d_variants, lab_js_variants, lab_mnist_variants
+from tests import lab_2d_variants, lab_js_variants, lab_lsi_variants, lab_mnist_variants
 from tests.conftest import ROOT
 from tests.lab_2d_variants import Variant
 
@@ -22,6 +22,7 @@ LABS: dict[str, tuple[ModuleType, ModuleType]] = {
     "lab_2d_gan": (lab_2d_gan, lab_2d_variants),
     "lab_js_divergence": (lab_js_divergence, lab_js_variants),
     "lab_mnist_gan": (lab_mnist_gan, lab_mnist_variants),
+    "lab_lsi": (lab_lsi, lab_lsi_variants),
 }
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from coursepkg import lenet as lenet_module
 from coursepkg import gan2d, mnist_gan
-from coursepkg.train_mnist import RECIPES, GANRecipe, train_gan, train_lenet
+from coursepkg.train_mnist import RECIPES, GANRecipe, _ema_with_warmup, train_gan, train_lenet
 
-TINY = GANRecipe(g_hidden=(16, 32), d_hidden=(32, 16), latent_dim=8, batch_size=16)
+TINY = GANRecipe(g_hidden=(16, 32), d_hidden=(32, 16), latent_dim=8, batch_size=16, ema=None)
+TINY_EMA = replace(TINY, ema=0.99, d_lr=4e-4)
 
 
 def _images(n: int, seed: int = 0) -> torch.Tensor:
@@ -67,17 +71,43 @@ def test_train_step_updates_each_network_once_without_leaking_gradients():
     assert all(not torch.equal(a, b) for a, b in zip(d_before, discriminator.parameters(), strict=True))
 
 
-def test_a_resumed_run_continues_exactly_like_an_uninterrupted_one(tmp_path):
+@pytest.mark.parametrize("recipe", [TINY, TINY_EMA], ids=["last weights", "averaged generator"])
+def test_a_resumed_run_continues_exactly_like_an_uninterrupted_one(tmp_path, recipe):
     images = _images(64)
-    straight = train_gan(images, recipe=TINY, epochs=3, seed=5, progress=False)
-    train_gan(images, recipe=TINY, epochs=2, seed=5, out_dir=tmp_path, progress=False)
+    straight = train_gan(images, recipe=recipe, epochs=3, seed=5, progress=False)
+    train_gan(images, recipe=recipe, epochs=2, seed=5, out_dir=tmp_path, progress=False)
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
-    resumed = train_gan(images, recipe=TINY, epochs=3, seed=5, out_dir=tmp_path, resume=True, progress=False)
+    resumed = train_gan(images, recipe=recipe, epochs=3, seed=5, out_dir=tmp_path, resume=True, progress=False)
     assert resumed.epochs == 3 and resumed.images_seen == straight.images_seen == 3 * 4 * 16
     assert resumed.history == straight.history
     for a, b in zip(straight.gan.state_dict().values(), resumed.gan.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_weight_averaging_changes_only_the_generator_that_is_returned():
+    images = _images(64)
+    plain = train_gan(images, recipe=replace(TINY, d_lr=4e-4), epochs=2, seed=3, progress=False)
+    averaged = train_gan(images, recipe=TINY_EMA, epochs=2, seed=3, progress=False)
+    assert plain.history == averaged.history  # the same game was played...
+    for a, b in zip(plain.gan.discriminator.parameters(), averaged.gan.discriminator.parameters(), strict=True):
+        assert torch.equal(a, b)
+    # ...but the generator returned is the average of its weights, not the last ones.
+    assert not torch.equal(plain.gan.generator.net[0].weight, averaged.gan.generator.net[0].weight)
+
+
+def test_the_average_forgets_the_initial_weights_within_a_few_steps():
+    layer = nn.Linear(1, 1, bias=False)
+    average = AveragedModel(layer, multi_avg_fn=_ema_with_warmup(0.999))
+    with torch.no_grad():
+        layer.weight.fill_(0.0)
+        average.update_parameters(layer)  # the first update copies
+        layer.weight.fill_(1.0)
+        average.update_parameters(layer)  # decay min(0.999, 2 / 11): mostly the new weights
+    assert average.module.weight.item() == pytest.approx(1 - 2 / 11)
+    for _ in range(200):
+        average.update_parameters(layer)
+    assert average.module.weight.item() == pytest.approx(1.0, abs=1e-3)
 
 
 def test_resuming_needs_a_matching_checkpoint(tmp_path):
@@ -98,8 +128,9 @@ def test_a_cpu_budget_stops_training_early():
 def test_the_recipes_differ_where_the_tutorial_differs():
     ours, peer = RECIPES["ours"], RECIPES["peer"]
     assert (ours.latent_dim, ours.g_hidden, ours.d_hidden) == (128, (256, 512, 1024), (1024, 512, 256))
-    assert (peer.latent_dim, peer.lr, peer.batch_size, peer.spectral_norm) == (100, 1e-4, 32, False)
-    assert ours.spectral_norm and ours.betas == (0.5, 0.999)
+    assert (peer.latent_dim, peer.lr, peer.betas, peer.batch_size, peer.ema) == (100, 1e-4, (0.9, 0.999), 32, None)
+    assert (ours.lr, ours.betas, ours.batch_size, ours.ema) == (2e-4, (0.5, 0.999), 64, 0.999)
+    assert not ours.spectral_norm and not peer.spectral_norm
 
 
 @pytest.mark.parametrize(

@@ -39,13 +39,8 @@ WRONG_SUBMITTED: dict[str, tuple[str, ...]] = {
         "patches_the_reference",
     ),
     "lab_js_divergence": ("d_star_inverted", "kl_wrong_direction", "kl_log_base_2", "js_missing_one_half"),
-    "lab_mnist_gan": (
-        "generator_relu",
-        "discriminator_without_dropout",
-        "g_loss_saturating",
-        "step_without_detach",
-        "wraps_the_reference",
-    ),
+    "lab_mnist_gan": ("generator_relu", "step_without_detach", "wraps_the_reference"),
+    "lab_lsi": ("lightness_tutorial_plus_one", "evaluate_without_rescaling", "illuminate_tell_swapped"),
 }
 SUBMISSIONS = [(lab, name) for lab, wrong in WRONG_SUBMITTED.items() for name in wrong]
 
@@ -169,6 +164,7 @@ def test_each_mistake_loses_exactly_the_points_of_its_test(courses, lab, name):
         ("lab_2d_gan", "wrong-tampers_with_the_checks", "IsolatedCheckFailed"),
         ("lab_js_divergence", "wrong-d_star_inverted", "the ratio is inverted"),
         ("lab_mnist_gan", "wrong-step_without_detach", "x_fake.detach()"),
+        ("lab_lsi", "wrong-lightness_tutorial_plus_one", "boldness + 1"),
     ],
 )
 def test_manual_grading_export_and_feedback(courses, lab, student, message):
