@@ -129,6 +129,18 @@ def test_elite_lookup_returns_the_elite_of_each_requested_cell(tiny_run):
         lsi.elites_at(archive, np.zeros((3, 3)))
 
 
+def test_fast_pooling_gives_the_same_log_probabilities_without_changing_the_model(models):
+    lenet = models["lenet5"]
+    fast = lsi.fast_pooling(lenet)
+    assert sum(isinstance(m, lsi.MaxPool2x2) for m in fast.modules()) == 2
+    assert not any(isinstance(m, lsi.MaxPool2x2) for m in lenet.modules())
+    images = torch.rand(16, 1, 28, 28)
+    with torch.inference_mode():
+        assert torch.equal(lsi.digit_probability(fast, images, 8), lsi.digit_probability(lenet, images, 8))
+    odd = torch.randn(2, 3, 7, 9)
+    assert torch.equal(lsi.MaxPool2x2()(odd), torch.nn.MaxPool2d(2)(odd))
+
+
 def test_figures_are_titled_and_labelled(tiny_run, models):
     fig = lsi.plot_heatmap(tiny_run.archive, title="eights", colorbar_label="P(8)")
     ax = fig.axes[0]
@@ -140,8 +152,8 @@ def test_figures_are_titled_and_labelled(tiny_run, models):
 
 
 def test_benchmark_command_prints_its_table_and_writes_json(capsys, tmp_path, monkeypatch):
-    monkeypatch.setitem(benchmark_lsi.CONFIGS, "seed", lsi.LSIConfig("seed tiny", cells=(20, 10), emitters=2,
-                                                                     batch_size=8))
+    tiny_seed = lsi.LSIConfig("seed tiny", cells=(20, 10), emitters=2, batch_size=8)
+    monkeypatch.setitem(benchmark_lsi.CONFIGS, "seed", benchmark_lsi.Contender(tiny_seed, False))
     out = tmp_path / "lsi.json"
     assert benchmark_lsi.main(["--iterations", "4", "--configs", "seed,ours", "--threads", "1",
                                "--out", str(out)]) == 0
@@ -149,7 +161,7 @@ def test_benchmark_command_prints_its_table_and_writes_json(capsys, tmp_path, mo
     for text in ("ms/it", "cells@", "seed tiny", "ours", "21,083", "451 s"):
         assert text in printed
     results = json.loads(out.read_text())
-    assert [run["name"] for run in results["runs"]] == ["seed tiny", "ours"]
+    assert [(run["name"], run["fast_pooling"]) for run in results["runs"]] == [("seed tiny", False), ("ours", True)]
     assert results["runs"][1]["history"][-1]["evaluations"] == 4 * lsi.OURS.evaluations_per_iteration
     assert 0 < results["runs"][0]["evaluate_seconds"] < results["runs"][0]["seconds"]
     with pytest.raises(SystemExit):
