@@ -30,7 +30,18 @@ import ribs
 import torch
 
 from coursepkg import pretrained
-from coursepkg.lsi import OURS, SEED_CONFIG, LSIConfig, evaluate, fast_pooling, illuminate, make_scheduler
+
+# The command-line parsers of the mode-coverage benchmark: one spelling of their errors for both commands.
+from coursepkg.benchmark_modes import _names, _positive
+from coursepkg.lsi import (
+    OURS,
+    SEED_CONFIG,
+    LSIConfig,
+    evaluate,
+    fast_pooling,
+    illuminate,
+    make_scheduler,
+)
 from coursepkg.runtime import use_available_cores
 
 __all__ = ["CONFIGS", "MARKS", "SEED_FIGURES", "Contender", "format_table", "main", "run_benchmark", "run_config"]
@@ -167,20 +178,6 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _names(text: str) -> list[str]:
-    names = [name for name in text.split(",") if name]
-    unknown = [name for name in names if name not in CONFIGS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown configuration {unknown or text!r}; choose from {','.join(CONFIGS)}")
-    return names
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m coursepkg.benchmark_lsi",
@@ -188,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--iterations", type=_positive, default=30_000,
                         help="ask/tell iterations per configuration, 150 evaluations each (default: 30000)")
-    parser.add_argument("--configs", type=_names, default=list(CONFIGS),
+    parser.add_argument("--configs", type=_names("configuration", list(CONFIGS)), default=list(CONFIGS),
                         help=f"comma-separated, from {','.join(CONFIGS)} (default: all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every run (default: 0)")
     parser.add_argument("--threads", type=_positive, default=None, help="torch threads (default: all cores)")

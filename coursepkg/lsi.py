@@ -28,6 +28,7 @@ import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import NamedTuple
 
 import matplotlib.pyplot as plt
@@ -48,6 +49,7 @@ __all__ = [
     "BOLDNESS_RANGE",
     "DIGIT_RANGE",
     "LIGHTNESS_RANGE",
+    "MEASURE_RANGES",
     "OURS",
     "SEED_CONFIG",
     "Checkpoint",
@@ -61,8 +63,8 @@ __all__ = [
     "discriminator_archive",
     "elites_at",
     "evaluate",
-    "fast_pooling",
     "evaluate_digits",
+    "fast_pooling",
     "illuminate",
     "lightness",
     "make_scheduler",
@@ -350,14 +352,15 @@ SEED_CONFIG = LSIConfig("seed (CMA-ME)")
 OURS = LSIConfig("ours (CMA-MAE)", es="sep_cma_es", ranker="imp", learning_rate=0.01, threshold_min=0.0,
                  dtype="float32")
 
+#: The measure space of the seed: ``[boldness, lightness]``.
 MEASURE_RANGES = (BOLDNESS_RANGE, LIGHTNESS_RANGE)
 
 
-def _archive_like(archive: GridArchive, **options) -> GridArchive:
+def _archive_like(archive: GridArchive) -> GridArchive:
     """An empty archive with the same cells, measure ranges and solution size as ``archive``."""
     ranges = list(zip(archive.lower_bounds, archive.upper_bounds))
     return GridArchive(solution_dim=archive.solution_dim, dims=archive.dims, ranges=ranges,
-                       solution_dtype=archive.dtypes["solution"], **options)
+                       solution_dtype=archive.dtypes["solution"])
 
 
 def make_scheduler(
@@ -528,13 +531,12 @@ def run_lsi(
         if discriminator is not None:
             raise ValueError("discriminator= goes with a single digit, not with digit=None.")
         ranges = (*MEASURE_RANGES, DIGIT_RANGE)
-        evaluate_fn = lambda latents: evaluate_digits(latents, generator, classifier)  # noqa: E731
+        evaluate_fn = partial(evaluate_digits, generator=generator, classifier=classifier)
     else:
         _check_digit(digit)
         ranges = MEASURE_RANGES
-        evaluate_fn = lambda latents: evaluate(  # noqa: E731
-            latents, generator, classifier, digit=digit, discriminator=discriminator
-        )
+        evaluate_fn = partial(evaluate, generator=generator, classifier=classifier, digit=digit,
+                              discriminator=discriminator)
     if iterations < 1:
         raise ValueError(f"iterations must be at least 1, got {iterations}.")
     scheduler = make_scheduler(config, seed=seed, ranges=ranges, solution_dim=getattr(generator, "latent_dim", LATENT_DIM))
