@@ -156,25 +156,31 @@ def _at(history: list[dict], evaluations: int) -> dict | None:
 
 
 def format_table(results: dict) -> str:
-    """The benchmark table as text: speed, then cells and QD score at each of :data:`MARKS`."""
-    marks = [mark for mark in MARKS if any(_at(run["history"], mark) for run in results["runs"])]
-    last = max(run["history"][-1]["evaluations"] for run in results["runs"])
-    marks = marks if last in marks else [*marks, last]
-    header = f"{'config':<16} {'ms/it':>6} {'it/s':>6} {'total s':>8} {'networks':>8}"
-    header += "".join(f" {f'cells@{m / 1e6:g}M':>12} {f'QD@{m / 1e6:g}M':>10}" for m in marks)
+    """The benchmark as text: speed per configuration, then cells and QD score at each of :data:`MARKS`."""
+    header = f"{'config':<16} {'ms/it':>6} {'it/s':>6} {'total s':>8} {'networks':>9}"
     lines = [header, "-" * len(header)]
     for run in results["runs"]:
-        line = (f"{run['name']:<16} {run['seconds_per_iteration'] * 1000:>6.1f} "
-                f"{1 / run['seconds_per_iteration']:>6.1f} {run['seconds']:>8.1f} "
-                f"{run['evaluate_seconds'] / run['seconds']:>8.0%}")
-        for mark in marks:
+        lines.append(f"{run['name']:<16} {run['seconds_per_iteration'] * 1000:>6.1f} "
+                     f"{1 / run['seconds_per_iteration']:>6.1f} {run['seconds']:>8.1f} "
+                     f"{run['evaluate_seconds'] / run['seconds']:>9.0%}")
+    last = max(run["history"][-1]["evaluations"] for run in results["runs"])
+    marks = [mark for mark in MARKS if mark <= last]
+    marks = marks if last in marks else [*marks, last]
+    header = f"{'evaluations':>11}  {'config':<16} {'cells':>7} {'QD score':>9}"
+    lines += ["", header, "-" * len(header)]
+    for mark in marks:
+        for run in results["runs"]:
             row = _at(run["history"], mark)
-            line += f" {row['cells']:>12,}" if row else f" {'-':>12}"
-            line += f" {row['qd_score']:>10,.0f}" if row else f" {'-':>10}"
-        lines.append(line)
+            if row:
+                lines.append(f"{f'{mark / 1e6:g} M':>11}  {run['name']:<16} {row['cells']:>7,} "
+                             f"{row['qd_score']:>9,.0f}")
     seed = results["seed_figures"]
-    lines.append(f"seed tutorial, on a GPU: {seed['seconds_on_gpu']} s for 4.5 M evaluations, {seed['cells']:,} cells "
-                 f"({seed['cells_current_tutorial']:,} in the current tutorial)")
+    lines += ["", f"seed tutorial, on a GPU: {seed['seconds_on_gpu']} s for 4.5 M evaluations,",
+              f"{seed['cells']:,} cells ({seed['cells_current_tutorial']:,} in the current tutorial)",
+              f"evaluations to reach the tutorial's {seed['cells']:,} cells:"]
+    for run in results["runs"]:
+        reached = [row for row in run["history"] if row["cells"] >= seed["cells"]]
+        lines.append(f"  {run['name']:<16} " + (f"{reached[0]['evaluations'] / 1e6:.2f} M" if reached else "not reached"))
     return "\n".join(lines)
 
 
@@ -195,9 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = run_benchmark(args.configs, iterations=args.iterations, seed=args.seed, threads=args.threads,
                             progress=args.progress)
     results["command"] = "python -m coursepkg.benchmark_lsi " + " ".join(sys.argv[1:] if argv is None else argv)
-    print(f"LSI of the shipped MNIST GAN, digit 8, seed {args.seed}, {results['threads']} torch threads; "
-          f"{results['machine']}; load average {results['load_average'][0]:.2f} before, "
-          f"{results['load_average'][1]:.2f} after")
+    print(f"LSI of the shipped MNIST GAN, digit 8, seed {args.seed}, {results['threads']} torch threads\n"
+          f"{results['machine']}\nload average {results['load_average'][0]:.2f} before, "
+          f"{results['load_average'][1]:.2f} after\n")
     print(format_table(results))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -158,7 +158,7 @@ def test_benchmark_command_prints_its_table_and_writes_json(capsys, tmp_path, mo
     assert benchmark_lsi.main(["--iterations", "4", "--configs", "seed,ours", "--threads", "1",
                                "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    for text in ("ms/it", "cells@", "seed tiny", "ours", "21,083", "451 s"):
+    for text in ("ms/it", "evaluations", "QD score", "seed tiny", lsi.OURS.name, "21,083", "451 s"):
         assert text in printed
     results = json.loads(out.read_text())
     assert [(run["name"], run["fast_pooling"]) for run in results["runs"]] == [("seed tiny", False), (lsi.OURS.name, True)]
