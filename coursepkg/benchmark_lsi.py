@@ -1,0 +1,215 @@
+"""LSI benchmark: the seed tutorial's CMA-ME beside the course's configuration, on the shipped models.
+
+Both searches look for eights in the latent space of the shipped MNIST
+generator (:func:`coursepkg.lsi.evaluate`), one after the other in one process,
+from the same seed. For each the table gives the wall-clock seconds per
+ask/tell iteration, the share of it spent in the networks (generator, LeNet-5
+and the measures), and the cells filled and QD score after 0.5 M, 1.5 M and
+4.5 M evaluations (150 per iteration: 30,000 iterations make 4.5 M). The seed
+tutorial's own figures are printed below for comparison.
+
+Run ``python -m coursepkg.benchmark_lsi --help``; the LSI chapter shows the table of
+``python -m coursepkg.benchmark_lsi --out book/data/lsi_benchmark.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import ribs
+import torch
+
+from coursepkg import pretrained
+
+# The command-line parsers of the mode-coverage benchmark: one spelling of their errors for both commands.
+from coursepkg.benchmark_modes import _names, _positive
+from coursepkg.lsi import (
+    OURS,
+    SEED_CONFIG,
+    LSIConfig,
+    evaluate,
+    fast_pooling,
+    illuminate,
+    make_scheduler,
+)
+from coursepkg.runtime import use_available_cores
+
+__all__ = ["CONFIGS", "MARKS", "SEED_FIGURES", "Contender", "format_table", "main", "run_benchmark", "run_config"]
+
+
+class Contender(NamedTuple):
+    """A search configuration and how its images are evaluated."""
+
+    config: LSIConfig
+    #: LeNet-5 with :func:`coursepkg.lsi.fast_pooling` (same outputs, faster); the tutorial's plain model if False.
+    fast_pooling: bool
+
+
+CONFIGS: dict[str, Contender] = {"seed": Contender(SEED_CONFIG, False), "ours": Contender(OURS, True)}
+#: Evaluation counts at which the table reports cells and QD score.
+MARKS = (500_000, 1_500_000, 4_500_000)
+#: What the seed tutorial reported for 30,000 iterations (4.5 M evaluations) of its CMA-ME.
+SEED_FIGURES = {
+    "source": "pyribs tutorial 'Illuminating the Latent Space of an MNIST GAN' (lsi_mnist.ipynb)",
+    "seconds_on_gpu": 451,
+    "cells": 21083,
+    "cells_current_tutorial": 21264,
+    "evaluations": 4_500_000,
+}
+
+
+def run_config(config: LSIConfig, *, iterations: int, seed: int, fast: bool = False, log_every: int = 100,
+               progress: bool = False) -> dict:
+    """Search for eights with one configuration and time it.
+
+    Args:
+        config: the search's settings.
+        fast: evaluate with :func:`coursepkg.lsi.fast_pooling` applied to LeNet-5.
+        iterations: ask/tell iterations.
+        seed: seeds the search.
+        log_every: iterations between checkpoints.
+        progress: show a progress bar on stderr.
+
+    Returns:
+        ``{"name", "config", "fast_pooling", "seconds", "evaluate_seconds", "seconds_per_iteration",
+        "history"}``; ``evaluate_seconds`` is the time spent in :func:`coursepkg.lsi.evaluate`
+        (the networks and measures), the rest is pyribs' ask and tell.
+    """
+    generator, classifier = pretrained.load("generator"), pretrained.load("lenet5")
+    classifier = fast_pooling(classifier) if fast else classifier
+    spent = [0.0]
+
+    def timed_evaluate(latents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        start = time.perf_counter()
+        try:
+            return evaluate(latents, generator, classifier)
+        finally:
+            spent[0] += time.perf_counter() - start
+
+    scheduler = make_scheduler(config, seed=seed)
+    history = illuminate(scheduler, timed_evaluate, iterations=iterations, progress=progress,
+                         log_every=log_every, description=config.name)
+    seconds = history[-1].seconds
+    return {
+        "name": config.name,
+        "config": asdict(config),
+        "fast_pooling": fast,
+        "seconds": seconds,
+        "evaluate_seconds": spent[0],
+        "seconds_per_iteration": seconds / iterations,
+        "history": [checkpoint._asdict() for checkpoint in history],
+    }
+
+
+def run_benchmark(
+    configs: Sequence[str], *, iterations: int = 30_000, seed: int = 0, threads: int | None = None,
+    progress: bool = False,
+) -> dict:
+    """Run each named configuration of :data:`CONFIGS` in turn, in this process.
+
+    Args:
+        configs: keys of :data:`CONFIGS`.
+        iterations: ask/tell iterations of each run.
+        seed: seed of every run.
+        threads: torch threads (default: every core this process may use).
+        progress: progress bars on stderr.
+
+    Returns:
+        ``{"runs": [...], "iterations", "seed", "threads", "machine", "load_average",
+        "seed_figures"}``; ``load_average`` is the 1-minute load before and after,
+        to judge whether other jobs shared the cores.
+
+    Raises:
+        ValueError: for an unknown configuration, ``iterations < 1`` or ``threads < 1``.
+    """
+    unknown = [name for name in configs if name not in CONFIGS]
+    if unknown or not configs:
+        raise ValueError(f"Unknown or missing configurations {unknown}; choose from {list(CONFIGS)}.")
+    if iterations < 1:
+        raise ValueError(f"iterations must be at least 1, got {iterations}.")
+    threads = use_available_cores(max_threads=threads)
+    load_before = os.getloadavg()[0]
+    runs = [run_config(CONFIGS[name].config, fast=CONFIGS[name].fast_pooling, iterations=iterations, seed=seed,
+                       progress=progress) for name in configs]
+    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+               f"ribs {ribs.__version__}")
+    return {
+        "runs": runs, "iterations": iterations, "seed": seed, "threads": threads, "machine": machine,
+        "load_average": [load_before, os.getloadavg()[0]], "seed_figures": SEED_FIGURES,
+    }
+
+
+def _at(history: list[dict], evaluations: int) -> dict | None:
+    """The last checkpoint with at most ``evaluations`` evaluations, if the run got that far."""
+    reached = [row for row in history if row["evaluations"] <= evaluations]
+    return reached[-1] if reached and history[-1]["evaluations"] >= evaluations else None
+
+
+def format_table(results: dict) -> str:
+    """The benchmark as text: speed per configuration, then cells and QD score at each of :data:`MARKS`."""
+    header = f"{'config':<16} {'ms/it':>6} {'it/s':>6} {'total s':>8} {'networks':>9}"
+    lines = [header, "-" * len(header)]
+    for run in results["runs"]:
+        lines.append(f"{run['name']:<16} {run['seconds_per_iteration'] * 1000:>6.1f} "
+                     f"{1 / run['seconds_per_iteration']:>6.1f} {run['seconds']:>8.1f} "
+                     f"{run['evaluate_seconds'] / run['seconds']:>9.0%}")
+    last = max(run["history"][-1]["evaluations"] for run in results["runs"])
+    marks = [mark for mark in MARKS if mark <= last]
+    marks = marks if last in marks else [*marks, last]
+    header = f"{'evaluations':>11}  {'config':<16} {'cells':>7} {'QD score':>9}"
+    lines += ["", header, "-" * len(header)]
+    for mark in marks:
+        for run in results["runs"]:
+            row = _at(run["history"], mark)
+            if row:
+                lines.append(f"{f'{mark / 1e6:g} M':>11}  {run['name']:<16} {row['cells']:>7,} "
+                             f"{row['qd_score']:>9,.0f}")
+    seed = results["seed_figures"]
+    lines += ["", f"seed tutorial, on a GPU: {seed['seconds_on_gpu']} s for 4.5 M evaluations,",
+              f"{seed['cells']:,} cells ({seed['cells_current_tutorial']:,} in the current tutorial)",
+              f"evaluations to reach the tutorial's {seed['cells']:,} cells:"]
+    for run in results["runs"]:
+        reached = [row for row in run["history"] if row["cells"] >= seed["cells"]]
+        lines.append(f"  {run['name']:<16} " + (f"{reached[0]['evaluations'] / 1e6:.2f} M" if reached else "not reached"))
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m coursepkg.benchmark_lsi",
+        description="Latent space illumination of the shipped MNIST GAN: the seed tutorial's CMA-ME against ours.",
+    )
+    parser.add_argument("--iterations", type=_positive, default=30_000,
+                        help="ask/tell iterations per configuration, 150 evaluations each (default: 30000)")
+    parser.add_argument("--configs", type=_names("configuration", list(CONFIGS)), default=list(CONFIGS),
+                        help=f"comma-separated, from {','.join(CONFIGS)} (default: all)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every run (default: 0)")
+    parser.add_argument("--threads", type=_positive, default=None, help="torch threads (default: all cores)")
+    parser.add_argument("--progress", action="store_true", help="progress bars on stderr")
+    parser.add_argument("--out", type=Path, help="also write the results as JSON to this file")
+    args = parser.parse_args(argv)
+    results = run_benchmark(args.configs, iterations=args.iterations, seed=args.seed, threads=args.threads,
+                            progress=args.progress)
+    results["command"] = "python -m coursepkg.benchmark_lsi " + " ".join(sys.argv[1:] if argv is None else argv)
+    print(f"LSI of the shipped MNIST GAN, digit 8, seed {args.seed}, {results['threads']} torch threads\n"
+          f"{results['machine']}\nload average {results['load_average'][0]:.2f} before, "
+          f"{results['load_average'][1]:.2f} after\n")
+    print(format_table(results))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
