@@ -145,9 +145,10 @@ def _check_digit(digit: int) -> None:
 
 
 def _log_probabilities(classifier: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """LeNet-5's ``(n, 10)`` log-probabilities of ``[0, 1]`` images, normalised here as in training."""
+    """LeNet-5's ``(n, 10)`` log-probabilities of ``[0, 1]`` images, normalised here as in training (no graph)."""
     mean, std = SCALES["lenet"]
-    return classifier(((_flat_images(images) - mean) / std).reshape(-1, 1, 28, 28))
+    with torch.no_grad():
+        return classifier(((_flat_images(images) - mean) / std).reshape(-1, 1, 28, 28))
 
 
 def digit_probability(classifier: nn.Module, images: torch.Tensor, digit: int) -> torch.Tensor:

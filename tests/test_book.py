@@ -106,7 +106,7 @@ def browser():
 
 @pytest.mark.parametrize(
     "page, min_formulas, min_figures",
-    [("lab_2d_gan", 30, 8), ("lab_js_divergence", 60, 5), ("lab_mnist_gan", 10, 9), ("lsi_mnist", 10, 10)],
+    [("lab_2d_gan", 30, 8), ("lab_js_divergence", 60, 5), ("lab_mnist_gan", 10, 9), ("lab_lsi", 5, 4), ("lsi_mnist", 10, 10)],
 )
 def test_lab_pages_typeset_math_and_show_their_figures_offline(html, browser, tmp_path, page, min_formulas, min_figures):
     from selenium.webdriver.support.ui import WebDriverWait
