@@ -11,8 +11,8 @@ samples from fixed latent vectors to ``samples/epoch_NNN.png``.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,8 @@ class TrainedGAN:
     """What :func:`train_gan` returns.
 
     Attributes:
-        gan: the trained model, in eval mode.
+        gan: the trained model, in eval mode; its generator is the averaged one
+            when the recipe has ``ema``.
         history: ``{"d_loss": [...], "g_loss": [...]}``, one float per step.
         epochs: epochs completed.
         cpu_seconds: CPU time spent training, summed over all threads and resumed runs.
