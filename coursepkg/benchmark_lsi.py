@@ -15,7 +15,6 @@ Run ``python -m coursepkg.benchmark_lsi --help``; the LSI chapter shows the tabl
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -33,6 +32,7 @@ from coursepkg import pretrained
 
 # The command-line parsers of the mode-coverage benchmark: one spelling of their errors for both commands.
 from coursepkg.benchmark_modes import _names, _positive
+from coursepkg.files import write_json
 from coursepkg.lsi import (
     OURS,
     SEED_CONFIG,
@@ -206,8 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{results['load_average'][1]:.2f} after\n")
     print(format_table(results))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=1) + "\n")
+        write_json(args.out, results)
     return 0
 
 

@@ -16,7 +16,6 @@ table of ``python -m coursepkg.benchmark_modes --jobs 2 --out book/data/mode_ben
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -33,6 +32,7 @@ import numpy as np
 import torch
 
 from coursepkg.data2d import mixture_means, mixture_std, sample_data
+from coursepkg.files import write_json
 from coursepkg.infogan import InfoGAN
 from coursepkg.modes import mode_coverage
 from coursepkg.training import train
@@ -260,8 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Mode coverage, {SAMPLES} samples per run, mean ± standard error over seeds; {results['machine']}")
     print(format_table(results))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=1) + "\n")
+        write_json(args.out, results)
     return 0
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from coursepkg.files import write_atomic, write_json
 from coursepkg.lenet import LeNet5
 from coursepkg.mnist_gan import Discriminator, Generator
 
@@ -96,14 +97,8 @@ def save(folder: str | Path, name: str, model: nn.Module, entry: dict[str, Any])
     data = buffer.getvalue()
     file = f"{name}.pt"
     # Each file is written beside its target, then renamed: a crash leaves the old, consistent pair.
-    _write_atomic(folder / file, data)
+    write_atomic(folder / file, data)
     path = folder / "manifest.json"
     records = json.loads(path.read_text()) if path.exists() else {"models": {}}
     records["models"][name] = {"file": file, "sha256": hashlib.sha256(data).hexdigest(), **entry}
-    _write_atomic(path, (json.dumps(records, indent=2) + "\n").encode())
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(data)
-    partial.replace(path)
+    write_json(path, records, indent=2)

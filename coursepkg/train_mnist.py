@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from torch.optim.swa_utils import AveragedModel
 from torchvision.utils import save_image
 from tqdm import tqdm
 
+from coursepkg.files import write_atomic
 from coursepkg.lenet import LeNet5, augment
 from coursepkg.mnist_gan import MNISTGAN, train_step
 
@@ -116,12 +118,6 @@ def _ema_with_warmup(decay: float) -> Callable[[list[torch.Tensor], list[torch.T
             average.lerp_(now, weight)
 
     return update
-
-
-def _save_atomic(state: dict[str, Any], path: Path) -> None:
-    partial = path.with_suffix(".partial")
-    torch.save(state, partial)
-    partial.replace(path)
 
 
 def _load_checkpoint(out_dir: Path | None, resume: bool) -> dict[str, Any] | None:
@@ -268,7 +264,7 @@ def _save_gan_epoch(
     }
     if ema is not None:
         state["ema"] = ema.state_dict()
-    _save_atomic(state, out / "checkpoint.pt")
+    write_atomic(out / "checkpoint.pt", partial(torch.save, state))
     sampler = ema.module if ema is not None else result.gan.generator
     with torch.no_grad():
         grid = sampler(fixed_z).reshape(-1, 1, 28, 28)
@@ -339,7 +335,6 @@ def train_lenet(
             bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
         history["loss"].append(total / len(images))
         if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
             state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history}
-            _save_atomic(state, out / "checkpoint.pt")
+            write_atomic(out / "checkpoint.pt", partial(torch.save, state))
     return model.eval().cpu(), history
