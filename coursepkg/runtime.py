@@ -21,11 +21,32 @@ def use_available_cores(*, max_threads: int | None = None) -> int:
             pay for the threads' synchronisation, and on cores shared with
             other jobs every region waits for its slowest thread (ten times
             slower and worse).
+
+    Returns:
+        The number of threads torch now uses: the cores in this process's CPU
+        affinity, at most ``$OMP_NUM_THREADS`` when that is set (the test suite
+        sets it to 1 when it runs two workers side by side), at most ``max_threads``.
+
+    Raises:
+        ValueError: for ``max_threads < 1``, or an ``OMP_NUM_THREADS`` that is not a positive integer.
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = min(cores, _omp_limit())
     if max_threads is not None:
         if max_threads < 1:
             raise ValueError(f"max_threads must be at least 1, got {max_threads}.")
         cores = min(cores, max_threads)
     torch.set_num_threads(cores)
     return cores
+
+
+def _omp_limit() -> int | float:
+    """The thread limit set in ``$OMP_NUM_THREADS`` (its first level when nested, ``"4,2"``), or infinity."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if not value:
+        return float("inf")
+    first = value.split(",")[0].strip()
+    if not first.isdigit() or int(first) < 1:
+        raise ValueError(f"OMP_NUM_THREADS={value!r} is not a positive number of threads; set it to e.g. 1, "
+                         "or unset it to use every core.")
+    return int(first)

@@ -10,6 +10,8 @@ import pytest
 import torch
 from hypothesis import settings
 
+from coursepkg.runtime import use_available_cores
+
 matplotlib.use("Agg")
 # Property tests draw the same examples on every run.
 settings.register_profile("deterministic", derandomize=True, database=None)
@@ -32,9 +34,21 @@ def _isolate_global_state():
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _two_threads():
-    # The CI machine has 2 cores; more threads only slow small tensors down.
-    torch.set_num_threads(2)
+def _threads_per_core():
+    # One thread per core, at most $OMP_NUM_THREADS: `make test` runs a worker per core, each on one thread.
+    use_available_cores()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep each test module on one pytest-xdist worker (``make test`` runs ``--dist loadgroup``).
+
+    Module-scoped fixtures (the built book, the trained models) are then built once.
+    Tests that name their own ``xdist_group`` (the nbgrader runs, one group per lab) keep it.
+    """
+    for item in items:
+        if not any(item.iter_markers("xdist_group")):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 
 def _run(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    threads = [] if "--threads" in args else ["--threads", "2"]
+    threads = [] if "--threads" in args else ["--threads", str(torch.get_num_threads())]
     result = subprocess.run([sys.executable, "-m", "coursepkg", *args, *threads], capture_output=True, text=True)
     assert (result.returncode == 0) == ok, result.stdout[-2000:] + result.stderr[-2000:]
     return result

@@ -36,3 +36,20 @@ def test_use_available_cores_can_cap_the_threads():
             use_available_cores(max_threads=0)
     finally:
         torch.set_num_threads(before)
+
+
+def test_use_available_cores_honours_omp_num_threads(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        assert use_available_cores() == 1 and torch.get_num_threads() == 1
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        everything = use_available_cores()
+        monkeypatch.setenv("OMP_NUM_THREADS", "10000,2")  # nested levels: the first one counts
+        assert use_available_cores() == everything
+        for bad in ("0", "two", "-1"):
+            monkeypatch.setenv("OMP_NUM_THREADS", bad)
+            with pytest.raises(ValueError, match=f"OMP_NUM_THREADS='{bad}' is not a positive number"):
+                use_available_cores()
+    finally:
+        torch.set_num_threads(before)

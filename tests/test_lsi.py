@@ -155,13 +155,14 @@ def test_benchmark_command_prints_its_table_and_writes_json(capsys, tmp_path, mo
     tiny_seed = lsi.LSIConfig("seed tiny", cells=(20, 10), emitters=2, batch_size=8)
     monkeypatch.setitem(benchmark_lsi.CONFIGS, "seed", benchmark_lsi.Contender(tiny_seed, False))
     out = tmp_path / "lsi.json"
-    assert benchmark_lsi.main(["--iterations", "4", "--configs", "seed,ours", "--threads", "1",
-                               "--out", str(out)]) == 0
+    assert benchmark_lsi.main(["--iterations", "4", "--threads", "1", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    for text in ("ms/it", "evaluations", "QD score", "seed tiny", lsi.OURS.name, "21,083", "451 s"):
+    for text in ("ms/it", "evaluations", "QD score", "seed tiny", lsi.OURS.name, lsi.OURS_DIAGONAL.name, "21,083",
+                 "451 s"):
         assert text in printed
     results = json.loads(out.read_text())
-    assert [(run["name"], run["fast_pooling"]) for run in results["runs"]] == [("seed tiny", False), (lsi.OURS.name, True)]
+    assert [(run["name"], run["fast_pooling"], run["config"]["es"]) for run in results["runs"]] == [
+        ("seed tiny", False, "cma_es"), (lsi.OURS.name, True, "cma_es"), (lsi.OURS_DIAGONAL.name, True, "sep_cma_es")]
     assert results["runs"][1]["history"][-1]["evaluations"] == 4 * lsi.OURS.evaluations_per_iteration
     assert 0 < results["runs"][0]["evaluate_seconds"] < results["runs"][0]["seconds"]
     with pytest.raises(SystemExit):

@@ -42,7 +42,19 @@ WRONG_SUBMITTED: dict[str, tuple[str, ...]] = {
     "lab_mnist_gan": ("generator_relu", "step_without_detach", "wraps_the_reference"),
     "lab_lsi": ("lightness_tutorial_plus_one", "evaluate_without_rescaling", "illuminate_tell_swapped"),
 }
-SUBMISSIONS = [(lab, name) for lab, wrong in WRONG_SUBMITTED.items() for name in wrong]
+
+
+def _by_lab(*rows: tuple) -> list:
+    """Parameters whose first entry is a lab, each in that lab's pytest-xdist group.
+
+    ``make test`` runs two workers; a lab's tests then share one worker and its
+    graded course (the ``courses`` fixture), while the labs run side by side.
+    """
+    return [pytest.param(*row, marks=pytest.mark.xdist_group(f"nbgrader-{row[0]}")) for row in rows]
+
+
+LABS_GRADED = _by_lab(*[(lab,) for lab in WRONG_SUBMITTED])
+SUBMISSIONS = _by_lab(*[(lab, name) for lab, wrong in WRONG_SUBMITTED.items() for name in wrong])
 
 
 def _nbgrader(course: Path, *args: str) -> str:
@@ -134,7 +146,7 @@ def _written_answer(lab: str) -> tuple[str, float]:
     return cell.metadata["nbgrader"]["grade_id"], float(cell.metadata["nbgrader"]["points"])
 
 
-@pytest.mark.parametrize("lab", WRONG_SUBMITTED)
+@pytest.mark.parametrize("lab", LABS_GRADED)
 def test_solution_gets_full_marks_and_blank_gets_zero(courses, lab):
     full = _test_points(lab)
     assert _scores(courses(lab), lab, "solution") == full
@@ -143,7 +155,7 @@ def test_solution_gets_full_marks_and_blank_gets_zero(courses, lab):
     assert _scores(courses(lab), lab, "blank") == {cell: 0.0 for cell in [*full, answer]}
 
 
-@pytest.mark.parametrize("lab", WRONG_SUBMITTED)
+@pytest.mark.parametrize("lab", LABS_GRADED)
 def test_correct_alternatives_and_a_restored_test_cell_get_full_marks(courses, lab):
     variants = LABS[lab][1]
     for student in [f"correct-{name}" for name in variants.CORRECT] + ["deleted-a-test-cell"]:
@@ -159,13 +171,13 @@ def test_each_mistake_loses_exactly_the_points_of_its_test(courses, lab, name):
 
 @pytest.mark.parametrize(
     "lab, student, message",
-    [
+    _by_lab(
         ("lab_2d_gan", "wrong-no_detach", "detach the fake points"),
         ("lab_2d_gan", "wrong-tampers_with_the_checks", "IsolatedCheckFailed"),
         ("lab_js_divergence", "wrong-d_star_inverted", "the ratio is inverted"),
         ("lab_mnist_gan", "wrong-step_without_detach", "x_fake.detach()"),
         ("lab_lsi", "wrong-lightness_tutorial_plus_one", "boldness + 1"),
-    ],
+    ),
 )
 def test_manual_grading_export_and_feedback(courses, lab, student, message):
     course = courses(lab)
