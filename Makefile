@@ -21,7 +21,7 @@ book: $(BIN)/.installed
 
 ## test: run the whole test suite (installs Chromium for the browser test if missing)
 # One pytest-xdist worker per core, each module (each lab's nbgrader run) on one worker,
-# one torch thread per worker: on 2 cores 11 instead of 19 minutes.
+# one torch thread per worker: on 2 cores the suite takes 10 minutes instead of 19.
 JOBS ?= $(shell nproc)
 test: $(BIN)/.installed browser
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest --numprocesses $(JOBS) --dist loadgroup

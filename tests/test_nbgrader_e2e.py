@@ -47,7 +47,7 @@ WRONG_SUBMITTED: dict[str, tuple[str, ...]] = {
 def _by_lab(*rows: tuple) -> list:
     """Parameters whose first entry is a lab, each in that lab's pytest-xdist group.
 
-    ``make test`` runs two workers; a lab's tests then share one worker and its
+    ``make test`` runs a worker per core; a lab's tests then share one worker and its
     graded course (the ``courses`` fixture), while the labs run side by side.
     """
     return [pytest.param(*row, marks=pytest.mark.xdist_group(f"nbgrader-{row[0]}")) for row in rows]
