@@ -31,8 +31,7 @@ import torch
 
 from coursepkg import pretrained
 
-# The command-line parsers of the mode-coverage benchmark: one spelling of their errors for both commands.
-from coursepkg.benchmark_modes import _names, _positive
+from coursepkg.arguments import names, positive_int
 from coursepkg.files import write_json
 from coursepkg.lsi import (
     OURS,
@@ -195,12 +194,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m coursepkg.benchmark_lsi",
         description="Latent space illumination of the shipped MNIST GAN: the seed tutorial's CMA-ME against ours.",
     )
-    parser.add_argument("--iterations", type=_positive, default=30_000,
+    parser.add_argument("--iterations", type=positive_int, default=30_000,
                         help="ask/tell iterations per configuration, 150 evaluations each (default: 30000)")
-    parser.add_argument("--configs", type=_names("configuration", list(CONFIGS)), default=list(CONFIGS),
+    parser.add_argument("--configs", type=names("configuration", list(CONFIGS)), default=list(CONFIGS),
                         help=f"comma-separated, from {','.join(CONFIGS)} (default: all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every run (default: 0)")
-    parser.add_argument("--threads", type=_positive, default=None, help="torch threads (default: all cores)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: all cores)")
     parser.add_argument("--progress", action="store_true", help="progress bars on stderr")
     parser.add_argument("--out", type=Path, help="also write the results as JSON to this file")
     args = parser.parse_args(argv)

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from coursepkg.arguments import names, positive_int
 from coursepkg.data2d import mixture_means, mixture_std, sample_data
 from coursepkg.files import write_json
 from coursepkg.infogan import InfoGAN
@@ -220,36 +221,19 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _names(kind: str, allowed: Sequence[str]) -> Callable[[str], list[str]]:
-    def parse(text: str) -> list[str]:
-        names = [name for name in text.split(",") if name]
-        unknown = [name for name in names if name not in allowed]
-        if unknown or not names:
-            raise argparse.ArgumentTypeError(f"unknown {kind} {unknown or text!r}; choose from {','.join(allowed)}")
-        return names
-
-    return parse
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m coursepkg.benchmark_modes",
         description="Mode coverage of GAN variants on the ring (8 modes) and grid (25 modes), PacGAN protocol.",
     )
-    parser.add_argument("--variants", type=_names("variant", list(VARIANTS)), default=list(VARIANTS),
+    parser.add_argument("--variants", type=names("variant", list(VARIANTS)), default=list(VARIANTS),
                         help=f"comma-separated, from {','.join(VARIANTS)} (default: all)")
-    parser.add_argument("--datasets", type=_names("data set", DATASETS), default=list(DATASETS),
+    parser.add_argument("--datasets", type=names("data set", DATASETS), default=list(DATASETS),
                         help="comma-separated, from ring,grid (default: both)")
-    parser.add_argument("--seeds", type=_positive, default=10, help="runs per variant and data set (default: 10)")
-    parser.add_argument("--steps", type=_positive, default=None, help="generator steps of every run (default: per setting)")
+    parser.add_argument("--seeds", type=positive_int, default=10, help="runs per variant and data set (default: 10)")
+    parser.add_argument("--steps", type=positive_int, default=None, help="generator steps of every run (default: per setting)")
     parser.add_argument("--quick", action="store_true", help="one seed and a tenth of the steps: a smoke test")
-    parser.add_argument("--jobs", type=_positive, default=1, help="worker processes, one torch thread each (default: 1)")
+    parser.add_argument("--jobs", type=positive_int, default=1, help="worker processes, one torch thread each (default: 1)")
     parser.add_argument("--out", type=Path, help="also write the results as JSON to this file")
     args = parser.parse_args(argv)
     seeds, steps = args.seeds, args.steps
