@@ -61,8 +61,15 @@ def _run(args: tuple[str, float, int, int]) -> str:
         while True:
             epochs += eval_every
             result = train_gan(
-                fit, recipe=recipe, epochs=epochs, seed=seed, out_dir=folder, resume=epochs > eval_every,
-                cpu_budget_s=cpu_budget_s, device="cpu", progress=False,
+                fit,
+                recipe=recipe,
+                epochs=epochs,
+                seed=seed,
+                out_dir=folder,
+                resume=epochs > eval_every,
+                cpu_budget_s=cpu_budget_s,
+                device="cpu",
+                progress=False,
             )
             report = evaluate_generator(result.gan.generator, lenet, heldout, latent_dim=recipe.latent_dim)
             line = {

@@ -44,7 +44,12 @@ def _data_description(images: torch.Tensor, part: str) -> dict[str, object]:
         "digits of train5k, 500 per class) followed by test-split digits [0, 5000)",
         "heldout": "test-split digits [5000, 10000), never used for training or model selection",
     }
-    return {"part": part, "digits": len(images), "sources": sources[part], "sha256_of_pixels": mnist.fingerprint(images)}
+    return {
+        "part": part,
+        "digits": len(images),
+        "sources": sources[part],
+        "sha256_of_pixels": mnist.fingerprint(images),
+    }
 
 
 def export(gan_run: Path, lenet_run: Path, dest: Path) -> dict[str, dict[str, float]]:
@@ -64,6 +69,7 @@ def export(gan_run: Path, lenet_run: Path, dest: Path) -> dict[str, dict[str, fl
     lenet = pretrained.MODELS["lenet5"]({})
     lenet.load_state_dict(lenet_state["model"])
     lenet.eval()
+    lenet_epochs = len(lenet_state["history"]["loss"])
     lenet_metrics = {"heldout_accuracy": round(accuracy(lenet, heldout_lenet, heldout_labels), 5)}
     pretrained.save(
         dest,
@@ -73,8 +79,8 @@ def export(gan_run: Path, lenet_run: Path, dest: Path) -> dict[str, dict[str, fl
             "config": {},
             **data,
             "training": {
-                "command": f"python -m coursepkg train-lenet --out {lenet_run} --epochs {len(lenet_state['history']['loss'])}",
-                "epochs": len(lenet_state["history"]["loss"]),
+                "command": f"python -m coursepkg train-lenet --out {lenet_run} --epochs {lenet_epochs}",
+                "epochs": lenet_epochs,
                 "loss_per_epoch": [round(v, 5) for v in lenet_state["history"]["loss"]],
             },
             "metrics": lenet_metrics,
@@ -86,12 +92,18 @@ def export(gan_run: Path, lenet_run: Path, dest: Path) -> dict[str, dict[str, fl
     generator = pretrained.MODELS["generator"]({"latent_dim": recipe.latent_dim, "hidden": recipe.g_hidden})
     discriminator = Discriminator(recipe.d_hidden, dropout=recipe.dropout, spectral_norm=recipe.spectral_norm)
     gan_weights = state["gan"]
-    discriminator.load_state_dict({k.removeprefix("discriminator."): v for k, v in gan_weights.items() if k.startswith("discriminator.")})
+    discriminator.load_state_dict(
+        {k.removeprefix("discriminator."): v for k, v in gan_weights.items() if k.startswith("discriminator.")}
+    )
     discriminator.eval().remove_spectral_norm()  # ship plain nn.Linear weights
     if "ema" in state:  # ship the averaged generator, the one the recipe samples from
-        generator.load_state_dict({k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")})
+        generator.load_state_dict(
+            {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
+        )
     else:
-        generator.load_state_dict({k.removeprefix("generator."): v for k, v in gan_weights.items() if k.startswith("generator.")})
+        generator.load_state_dict(
+            {k.removeprefix("generator."): v for k, v in gan_weights.items() if k.startswith("generator.")}
+        )
     generator.eval()
     discriminator.eval()
     report = evaluate_generator(generator, lenet, heldout, latent_dim=recipe.latent_dim)
@@ -127,13 +139,21 @@ def export(gan_run: Path, lenet_run: Path, dest: Path) -> dict[str, dict[str, fl
         dest,
         "discriminator",
         discriminator,
-        {"config": {"hidden": list(recipe.d_hidden), "dropout": recipe.dropout}, **data, "training": training, "metrics": d_metrics},
+        {
+            "config": {"hidden": list(recipe.d_hidden), "dropout": recipe.dropout},
+            **data,
+            "training": training,
+            "metrics": d_metrics,
+        },
     )
     return {"lenet5": lenet_metrics, "generator": gan_metrics, "discriminator": d_metrics}
 
 
 def _epoch_means(values: list[float], per_epoch: int) -> list[float]:
-    return [round(sum(values[i : i + per_epoch]) / per_epoch, 4) for i in range(0, per_epoch * (len(values) // per_epoch), per_epoch)]
+    return [
+        round(sum(values[i : i + per_epoch]) / per_epoch, 4)
+        for i in range(0, per_epoch * (len(values) // per_epoch), per_epoch)
+    ]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -172,13 +192,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train-gan":
         images, _ = mnist.course_split("fit")
         result = train_gan(
-            images, recipe=RECIPES[args.recipe], epochs=args.epochs, seed=args.seed, out_dir=args.out,
-            resume=args.resume, cpu_budget_s=args.cpu_budget, device=args.device,
+            images,
+            recipe=RECIPES[args.recipe],
+            epochs=args.epochs,
+            seed=args.seed,
+            out_dir=args.out,
+            resume=args.resume,
+            cpu_budget_s=args.cpu_budget,
+            device=args.device,
         )
         print(f"trained {result.epochs} epochs in {result.cpu_seconds:.0f} CPU s; checkpoint in {args.out}")
     elif args.command == "train-lenet":
         images, labels = mnist.course_split("fit", scale="lenet")
-        _, history = train_lenet(images, labels, epochs=args.epochs, seed=args.seed, out_dir=args.out, resume=args.resume, device=args.device)
+        _, history = train_lenet(
+            images, labels, epochs=args.epochs, seed=args.seed, out_dir=args.out, resume=args.resume, device=args.device
+        )
         print(f"trained {len(history['loss'])} epochs; final loss {history['loss'][-1]:.4f}; checkpoint in {args.out}")
     elif args.command == "export":
         for run in (args.gan, args.lenet):

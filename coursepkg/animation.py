@@ -18,7 +18,7 @@ under :data:`MAX_BYTES`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -239,13 +239,19 @@ def animate_1d(
     fig, ax, move_cursor = _figure_with_losses(run, smoothing=smoothing)
     x = xs.numpy()
     edges = np.linspace(x[0], x[-1], bins + 1)
-    data_heights = ax.hist(data.reshape(-1).numpy(), bins=edges, density=True, color=DATA_COLOR, alpha=0.5, label="data")[0]
+    data_heights = ax.hist(
+        data.reshape(-1).numpy(), bins=edges, density=True, color=DATA_COLOR, alpha=0.5, label="data"
+    )[0]
     heights = np.histogram(run.snapshots[0]["samples"], bins=edges, density=True)[0]
-    bars = ax.bar(edges[:-1], heights, width=np.diff(edges), align="edge", color=MODEL_COLOR, alpha=0.5, label="generator")
+    bars = ax.bar(
+        edges[:-1], heights, width=np.diff(edges), align="edge", color=MODEL_COLOR, alpha=0.5, label="generator"
+    )
     # An early, narrow generator can peak far above the data: let it run off the
     # top rather than flatten the data's histogram.
-    top = min(max(np.histogram(s["samples"], bins=edges, density=True)[0].max() for s in run.snapshots),
-              3 * data_heights.max())
+    top = min(
+        max(np.histogram(s["samples"], bins=edges, density=True)[0].max() for s in run.snapshots),
+        3 * data_heights.max(),
+    )
     ax.set(xlabel="$x$", ylabel="density", ylim=(0, 1.05 * top), xlim=(x[0], x[-1]))
     ax_d = ax.twinx()
     (curve,) = ax_d.plot(x, run.snapshots[0]["d"], color="k", label="$D(x)$")
@@ -377,4 +383,3 @@ def animate_latent_map(
         move_cursor(i)
 
     return animate(fig, update, len(run.snapshots), fps=fps)
-

@@ -30,7 +30,6 @@ import ribs
 import torch
 
 from coursepkg import pretrained
-
 from coursepkg.arguments import names, positive_int
 from coursepkg.files import write_json
 from coursepkg.lsi import (
@@ -73,8 +72,9 @@ SEED_FIGURES = {
 }
 
 
-def run_config(config: LSIConfig, *, iterations: int, seed: int, fast: bool = False, log_every: int = 100,
-               progress: bool = False) -> dict:
+def run_config(
+    config: LSIConfig, *, iterations: int, seed: int, fast: bool = False, log_every: int = 100, progress: bool = False
+) -> dict:
     """Search for eights with one configuration and time it.
 
     Args:
@@ -102,8 +102,14 @@ def run_config(config: LSIConfig, *, iterations: int, seed: int, fast: bool = Fa
             spent[0] += time.perf_counter() - start
 
     scheduler = make_scheduler(config, seed=seed)
-    history = illuminate(scheduler, timed_evaluate, iterations=iterations, progress=progress,
-                         log_every=log_every, description=config.name)
+    history = illuminate(
+        scheduler,
+        timed_evaluate,
+        iterations=iterations,
+        progress=progress,
+        log_every=log_every,
+        description=config.name,
+    )
     seconds = history[-1].seconds
     return {
         "name": config.name,
@@ -117,7 +123,11 @@ def run_config(config: LSIConfig, *, iterations: int, seed: int, fast: bool = Fa
 
 
 def run_benchmark(
-    configs: Sequence[str], *, iterations: int = 30_000, seed: int = 0, threads: int | None = None,
+    configs: Sequence[str],
+    *,
+    iterations: int = 30_000,
+    seed: int = 0,
+    threads: int | None = None,
     progress: bool = False,
 ) -> dict:
     """Run each named configuration of :data:`CONFIGS` in turn, in this process.
@@ -144,13 +154,24 @@ def run_benchmark(
         raise ValueError(f"iterations must be at least 1, got {iterations}.")
     threads = use_available_cores(max_threads=threads)
     load_before = os.getloadavg()[0]
-    runs = [run_config(CONFIGS[name].config, fast=CONFIGS[name].fast_pooling, iterations=iterations, seed=seed,
-                       progress=progress) for name in configs]
-    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-               f"ribs {ribs.__version__}")
+    runs = [
+        run_config(
+            CONFIGS[name].config, fast=CONFIGS[name].fast_pooling, iterations=iterations, seed=seed, progress=progress
+        )
+        for name in configs
+    ]
+    machine = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"ribs {ribs.__version__}"
+    )
     return {
-        "runs": runs, "iterations": iterations, "seed": seed, "threads": threads, "machine": machine,
-        "load_average": [load_before, os.getloadavg()[0]], "seed_figures": SEED_FIGURES,
+        "runs": runs,
+        "iterations": iterations,
+        "seed": seed,
+        "threads": threads,
+        "machine": machine,
+        "load_average": [load_before, os.getloadavg()[0]],
+        "seed_figures": SEED_FIGURES,
     }
 
 
@@ -165,9 +186,11 @@ def format_table(results: dict) -> str:
     header = f"{'config':<16} {'ms/it':>6} {'it/s':>6} {'total s':>8} {'networks':>9}"
     lines = [header, "-" * len(header)]
     for run in results["runs"]:
-        lines.append(f"{run['name']:<16} {run['seconds_per_iteration'] * 1000:>6.1f} "
-                     f"{1 / run['seconds_per_iteration']:>6.1f} {run['seconds']:>8.1f} "
-                     f"{run['evaluate_seconds'] / run['seconds']:>9.0%}")
+        lines.append(
+            f"{run['name']:<16} {run['seconds_per_iteration'] * 1000:>6.1f} "
+            f"{1 / run['seconds_per_iteration']:>6.1f} {run['seconds']:>8.1f} "
+            f"{run['evaluate_seconds'] / run['seconds']:>9.0%}"
+        )
     last = max(run["history"][-1]["evaluations"] for run in results["runs"])
     marks = [mark for mark in MARKS if mark <= last]
     marks = marks if last in marks else [*marks, last]
@@ -177,15 +200,21 @@ def format_table(results: dict) -> str:
         for run in results["runs"]:
             row = _at(run["history"], mark)
             if row:
-                lines.append(f"{f'{mark / 1e6:g} M':>11}  {run['name']:<16} {row['cells']:>7,} "
-                             f"{row['qd_score']:>9,.0f}")
+                lines.append(
+                    f"{f'{mark / 1e6:g} M':>11}  {run['name']:<16} {row['cells']:>7,} {row['qd_score']:>9,.0f}"
+                )
     seed = results["seed_figures"]
-    lines += ["", f"seed tutorial, on a GPU: {seed['seconds_on_gpu']} s for 4.5 M evaluations,",
-              f"{seed['cells']:,} cells ({seed['cells_current_tutorial']:,} in the current tutorial)",
-              f"evaluations to reach the tutorial's {seed['cells']:,} cells:"]
+    lines += [
+        "",
+        f"seed tutorial, on a GPU: {seed['seconds_on_gpu']} s for 4.5 M evaluations,",
+        f"{seed['cells']:,} cells ({seed['cells_current_tutorial']:,} in the current tutorial)",
+        f"evaluations to reach the tutorial's {seed['cells']:,} cells:",
+    ]
     for run in results["runs"]:
         reached = [row for row in run["history"] if row["cells"] >= seed["cells"]]
-        lines.append(f"  {run['name']:<16} " + (f"{reached[0]['evaluations'] / 1e6:.2f} M" if reached else "not reached"))
+        lines.append(
+            f"  {run['name']:<16} " + (f"{reached[0]['evaluations'] / 1e6:.2f} M" if reached else "not reached")
+        )
     return "\n".join(lines)
 
 
@@ -194,21 +223,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m coursepkg.benchmark_lsi",
         description="Latent space illumination of the shipped MNIST GAN: the seed tutorial's CMA-ME against ours.",
     )
-    parser.add_argument("--iterations", type=positive_int, default=30_000,
-                        help="ask/tell iterations per configuration, 150 evaluations each (default: 30000)")
-    parser.add_argument("--configs", type=names("configuration", list(CONFIGS)), default=list(CONFIGS),
-                        help=f"comma-separated, from {','.join(CONFIGS)} (default: all)")
+    parser.add_argument(
+        "--iterations",
+        type=positive_int,
+        default=30_000,
+        help="ask/tell iterations per configuration, 150 evaluations each (default: 30000)",
+    )
+    parser.add_argument(
+        "--configs",
+        type=names("configuration", list(CONFIGS)),
+        default=list(CONFIGS),
+        help=f"comma-separated, from {','.join(CONFIGS)} (default: all)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of every run (default: 0)")
     parser.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: all cores)")
     parser.add_argument("--progress", action="store_true", help="progress bars on stderr")
     parser.add_argument("--out", type=Path, help="also write the results as JSON to this file")
     args = parser.parse_args(argv)
-    results = run_benchmark(args.configs, iterations=args.iterations, seed=args.seed, threads=args.threads,
-                            progress=args.progress)
+    results = run_benchmark(
+        args.configs, iterations=args.iterations, seed=args.seed, threads=args.threads, progress=args.progress
+    )
     results["command"] = "python -m coursepkg.benchmark_lsi " + " ".join(sys.argv[1:] if argv is None else argv)
-    print(f"LSI of the shipped MNIST GAN, digit 8, seed {args.seed}, {results['threads']} torch threads\n"
-          f"{results['machine']}\nload average {results['load_average'][0]:.2f} before, "
-          f"{results['load_average'][1]:.2f} after\n")
+    print(
+        f"LSI of the shipped MNIST GAN, digit 8, seed {args.seed}, {results['threads']} torch threads\n"
+        f"{results['machine']}\nload average {results['load_average'][0]:.2f} before, "
+        f"{results['load_average'][1]:.2f} after\n"
+    )
     print(format_table(results))
     if args.out:
         write_json(args.out, results)

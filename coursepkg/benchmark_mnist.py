@@ -22,7 +22,10 @@ __all__ = ["format_table", "run_benchmark"]
 
 def format_table(rows: list[tuple[str, float, float, GeneratorReport]]) -> str:
     """Lay out ``(name, cpu_seconds, images_per_second, report)`` rows as a text table."""
-    header = f"{'generator':<34} {'CPU s':>7} {'img/s':>7} {'digits':>6} {'KL(classes||uniform)':>21} {'Frechet (LeNet)':>16}"
+    header = (
+        f"{'generator':<34} {'CPU s':>7} {'img/s':>7} {'digits':>6} "
+        f"{'KL(classes||uniform)':>21} {'Frechet (LeNet)':>16}"
+    )
     lines = [header, "-" * len(header)]
     for name, cpu, speed, report in rows:
         speed_text = f"{speed:7.0f}" if speed else f"{'-':>7}"
@@ -30,7 +33,9 @@ def format_table(rows: list[tuple[str, float, float, GeneratorReport]]) -> str:
             f"{name:<34} {cpu:7.0f} {speed_text} {report.coverage.digits_present:>6} "
             f"{report.coverage.kl_to_uniform:21.4f} {report.frechet:16.3f}"
         )
-    lines.append(f"{'real held-out digits (floor)':<34} {'':>7} {'':>7} {'':>6} {'':>21} {rows[0][3].frechet_floor:16.3f}")
+    lines.append(
+        f"{'real held-out digits (floor)':<34} {'':>7} {'':>7} {'':>6} {'':>21} {rows[0][3].frechet_floor:16.3f}"
+    )
     return "\n".join(lines)
 
 
@@ -59,7 +64,9 @@ def run_benchmark(*, cpu_budget_s: float, seed: int = 0, progress: bool = True) 
     for name in ("ours", "peer"):
         recipe = RECIPES[name]
         wall = time.perf_counter()
-        result = train_gan(fit, recipe=recipe, epochs=None, seed=seed, cpu_budget_s=cpu_budget_s, device="cpu", progress=progress)
+        result = train_gan(
+            fit, recipe=recipe, epochs=None, seed=seed, cpu_budget_s=cpu_budget_s, device="cpu", progress=progress
+        )
         speed = result.images_seen / (time.perf_counter() - wall)
         report = evaluate_generator(result.gan.generator, lenet, heldout, latent_dim=recipe.latent_dim)
         label = f"{name} ({result.epochs} epochs + part)" if result.epochs else f"{name} (part of an epoch)"

@@ -40,7 +40,17 @@ from coursepkg.training import train
 from coursepkg.variants2d import StandardGAN, Variant
 from coursepkg.wgan import WGAN
 
-__all__ = ["DATASETS", "PUBLISHED", "TARGETS", "VARIANTS", "Setting", "format_table", "main", "run_benchmark", "run_one"]
+__all__ = [
+    "DATASETS",
+    "PUBLISHED",
+    "TARGETS",
+    "VARIANTS",
+    "Setting",
+    "format_table",
+    "main",
+    "run_benchmark",
+    "run_one",
+]
 
 DATASETS = ("ring", "grid")
 #: The issue's target: (every mode captured and) at least this share of high-quality samples.
@@ -108,9 +118,7 @@ def run_one(variant: str, dataset: str, seed: int, *, steps: int | None = None) 
     means = mixture_means(dataset)
     torch.manual_seed(seed)
     model = setting.build(len(means))
-    run = train(
-        model, lambda n: sample_data(n, dataset), n_steps=steps or setting.steps[dataset], **setting.options
-    )
+    run = train(model, lambda n: sample_data(n, dataset), n_steps=steps or setting.steps[dataset], **setting.options)
     samples = model.sample(SAMPLES, generator=torch.Generator().manual_seed(seed))
     score = mode_coverage(samples, means, mixture_std(dataset))
     return {
@@ -181,8 +189,11 @@ def run_benchmark(
         for (v, d, _), result in zip(tasks, pool.map(run, *zip(*tasks)) if pool else map(run, *zip(*tasks))):
             results.append(result)
             if progress:
-                print(f"[{len(results)}/{len(tasks)}] {d} {v} seed {result['seed']}: {result['modes']} modes, "
-                      f"{result['high_quality']:.1%} high quality, {result['cpu_seconds']:.0f} CPU s", file=sys.stderr)
+                print(
+                    f"[{len(results)}/{len(tasks)}] {d} {v} seed {result['seed']}: {result['modes']} modes, "
+                    f"{result['high_quality']:.1%} high quality, {result['cpu_seconds']:.0f} CPU s",
+                    file=sys.stderr,
+                )
     rows = [
         _summary(v, d, [r for (tv, td, _), r in zip(tasks, results) if (tv, td) == (v, d)])
         for d in datasets
@@ -202,7 +213,10 @@ def _pm(mean: float, se: float, scale: float = 1.0, digits: int = 1) -> str:
 
 def format_table(results: dict) -> str:
     """The benchmark table as text: our rows (mean ± s.e.), then the published ones."""
-    header = f"{'data':<5} {'variant':<30} {'seeds':>5} {'modes':>12} {'high quality %':>14} {'reverse KL':>13} {'CPU s/run':>9} {'on target':>9}"
+    header = (
+        f"{'data':<5} {'variant':<30} {'seeds':>5} {'modes':>12} {'high quality %':>14} "
+        f"{'reverse KL':>13} {'CPU s/run':>9} {'on target':>9}"
+    )
     lines = [header, "-" * len(header)]
     for row in results["rows"]:
         lines.append(
@@ -216,7 +230,8 @@ def format_table(results: dict) -> str:
         for published in results["published"]:
             modes, quality = published[dataset]
             lines.append(
-                f"{dataset:<5} {published['name']:<30} {10:>5} {modes:>12.1f} {quality:>14.1f} {'-':>13} {'-':>9} {'-':>9}"
+                f"{dataset:<5} {published['name']:<30} {10:>5} {modes:>12.1f} {quality:>14.1f} "
+                f"{'-':>13} {'-':>9} {'-':>9}"
             )
     return "\n".join(lines)
 
@@ -226,14 +241,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m coursepkg.benchmark_modes",
         description="Mode coverage of GAN variants on the ring (8 modes) and grid (25 modes), PacGAN protocol.",
     )
-    parser.add_argument("--variants", type=names("variant", list(VARIANTS)), default=list(VARIANTS),
-                        help=f"comma-separated, from {','.join(VARIANTS)} (default: all)")
-    parser.add_argument("--datasets", type=names("data set", DATASETS), default=list(DATASETS),
-                        help="comma-separated, from ring,grid (default: both)")
+    parser.add_argument(
+        "--variants",
+        type=names("variant", list(VARIANTS)),
+        default=list(VARIANTS),
+        help=f"comma-separated, from {','.join(VARIANTS)} (default: all)",
+    )
+    parser.add_argument(
+        "--datasets",
+        type=names("data set", DATASETS),
+        default=list(DATASETS),
+        help="comma-separated, from ring,grid (default: both)",
+    )
     parser.add_argument("--seeds", type=positive_int, default=10, help="runs per variant and data set (default: 10)")
-    parser.add_argument("--steps", type=positive_int, default=None, help="generator steps of every run (default: per setting)")
+    parser.add_argument(
+        "--steps", type=positive_int, default=None, help="generator steps of every run (default: per setting)"
+    )
     parser.add_argument("--quick", action="store_true", help="one seed and a tenth of the steps: a smoke test")
-    parser.add_argument("--jobs", type=positive_int, default=1, help="worker processes, one torch thread each (default: 1)")
+    parser.add_argument(
+        "--jobs", type=positive_int, default=1, help="worker processes, one torch thread each (default: 1)"
+    )
     parser.add_argument("--out", type=Path, help="also write the results as JSON to this file")
     args = parser.parse_args(argv)
     seeds, steps = args.seeds, args.steps

@@ -51,10 +51,7 @@ def mixture_means(model: str) -> torch.Tensor:
     if model == "grid":
         axis = torch.tensor([-4.0, -2.0, 0.0, 2.0, 4.0])
         return torch.cartesian_prod(axis, axis)
-    raise ValueError(
-        f"{model!r} is not a Gaussian-mixture data set; "
-        f"choose one of {sorted(_MIXTURE_STD)}."
-    )
+    raise ValueError(f"{model!r} is not a Gaussian-mixture data set; choose one of {sorted(_MIXTURE_STD)}.")
 
 
 def mixture_std(model: str) -> float:

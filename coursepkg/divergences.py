@@ -46,7 +46,9 @@ def _distribution(p: torch.Tensor, name: str, *, atol: float = 1e-6) -> torch.Te
 def _pair(p: torch.Tensor, q: torch.Tensor, names: tuple[str, str] = ("p", "q")) -> tuple[torch.Tensor, torch.Tensor]:
     p, q = _distribution(p, names[0]), _distribution(q, names[1])
     if p.shape != q.shape:
-        raise ValueError(f"{names[0]} and {names[1]} must have the same shape, got {tuple(p.shape)} and {tuple(q.shape)}.")
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same shape, got {tuple(p.shape)} and {tuple(q.shape)}."
+        )
     return p, q
 
 
@@ -169,6 +171,7 @@ def js_divergence_monte_carlo(
     Returns:
         ``(estimate, standard error)``.
     """
+
     def log_ratio(own: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
         return math.log(2) + torch.log(own) - torch.log(own + other)
 

@@ -35,9 +35,7 @@ __all__ = [
 _bce = nn.BCEWithLogitsLoss()
 
 
-def mlp(
-    in_features: int, hidden: int, out_features: int, *, depth: int = 3, dropout: float = 0.0
-) -> nn.Sequential:
+def mlp(in_features: int, hidden: int, out_features: int, *, depth: int = 3, dropout: float = 0.0) -> nn.Sequential:
     """Build a multilayer perceptron with ``depth`` hidden layers of width ``hidden``.
 
     Hidden layers use LeakyReLU(0.2): unlike ReLU it never outputs a constant
@@ -130,9 +128,7 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     Returns:
         Scalar tensor ``BCE(real, 1) + BCE(fake, 0)``, each term a batch mean.
     """
-    return _bce(real_logits, torch.ones_like(real_logits)) + _bce(
-        fake_logits, torch.zeros_like(fake_logits)
-    )
+    return _bce(real_logits, torch.ones_like(real_logits)) + _bce(fake_logits, torch.zeros_like(fake_logits))
 
 
 def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
@@ -145,9 +141,7 @@ def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     return _bce(fake_logits, torch.ones_like(fake_logits))
 
 
-def discriminator_step(
-    gan: GANBase, x_real: torch.Tensor, z: torch.Tensor, optimizer: torch.optim.Optimizer
-) -> float:
+def discriminator_step(gan: GANBase, x_real: torch.Tensor, z: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
     """Update the discriminator once.
 
     Args:
@@ -218,8 +212,7 @@ def train_gan(
     """
     if n_steps < 1 or d_steps < 1 or batch_size < 1:
         raise ValueError(
-            f"n_steps, d_steps and batch_size must be positive; "
-            f"got {n_steps}, {d_steps} and {batch_size}."
+            f"n_steps, d_steps and batch_size must be positive; got {n_steps}, {d_steps} and {batch_size}."
         )
     betas = (0.5, 0.999)
     d_opt = torch.optim.Adam(gan.discriminator.parameters(), lr=lr, betas=betas)

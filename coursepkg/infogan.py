@@ -97,7 +97,7 @@ class InfoGAN(Variant):
         return self.discriminator.both(x)[1]
 
     def _codes_of(self, z: torch.Tensor) -> torch.Tensor:
-        return z[:, self.noise_dim:].argmax(dim=1)
+        return z[:, self.noise_dim :].argmax(dim=1)
 
     def discriminator_objective(self, x_real: torch.Tensor, z: torch.Tensor) -> Objective:
         """``BCE`` of D plus ``lambda * CE`` of Q on the (detached) fakes.

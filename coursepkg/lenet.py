@@ -40,9 +40,7 @@ class LeNet5(nn.Module):
             nn.ReLU(),
             nn.Flatten(),  # -> (256,)
         )
-        self.fully_connected = nn.Sequential(
-            nn.Linear(256, 120), nn.ReLU(), nn.Linear(120, FEATURE_DIM), nn.ReLU()
-        )
+        self.fully_connected = nn.Sequential(nn.Linear(256, 120), nn.ReLU(), nn.Linear(120, FEATURE_DIM), nn.ReLU())
         self.classifier = nn.Sequential(nn.Linear(FEATURE_DIM, 10), nn.LogSoftmax(dim=1))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

@@ -93,8 +93,9 @@ _THRESHOLD = 0.5  # a pixel "is ink" from this value on, in [0, 1] scale
 def _flat_images(images: torch.Tensor) -> torch.Tensor:
     """``(n, 1, 28, 28)`` or ``(n, 784)`` images as ``(n, 784)``; a clear error for any other shape."""
     if not isinstance(images, torch.Tensor) or not images.is_floating_point():
-        raise TypeError(f"images must be a float torch.Tensor, got {type(images).__name__} "
-                        f"{getattr(images, 'dtype', '')}.")
+        raise TypeError(
+            f"images must be a float torch.Tensor, got {type(images).__name__} {getattr(images, 'dtype', '')}."
+        )
     if images.shape[1:] not in ((1, 28, 28), (IMAGE_SIZE,)):
         raise ValueError(f"images must have shape (n, 1, 28, 28) or (n, 784), got {tuple(images.shape)}.")
     return images.reshape(len(images), IMAGE_SIZE)
@@ -189,8 +190,9 @@ def _check_latents(latents: np.ndarray, latent_dim: int) -> torch.Tensor:
     """``(n, latent_dim)`` numpy latents as a float32 tensor (no copy when they are float32 already)."""
     latents = np.asarray(latents)
     if latents.ndim != 2 or latents.shape[1] != latent_dim or not np.issubdtype(latents.dtype, np.floating):
-        raise ValueError(f"latents must be a float array of shape (n, {latent_dim}), got {latents.dtype} "
-                         f"{latents.shape}.")
+        raise ValueError(
+            f"latents must be a float array of shape (n, {latent_dim}), got {latents.dtype} {latents.shape}."
+        )
     return torch.from_numpy(latents).float()
 
 
@@ -241,9 +243,7 @@ def evaluate(
         return objectives.double().numpy(), measures(images).double().numpy()
 
 
-def evaluate_digits(
-    latents: np.ndarray, generator: nn.Module, classifier: nn.Module
-) -> tuple[np.ndarray, np.ndarray]:
+def evaluate_digits(latents: np.ndarray, generator: nn.Module, classifier: nn.Module) -> tuple[np.ndarray, np.ndarray]:
     """Search all ten digits at once: LeNet-5's digit becomes a third measure.
 
     Args:
@@ -290,9 +290,14 @@ def fast_pooling(model: nn.Module) -> nn.Module:
     """
     fast = copy.deepcopy(model)
     for name, module in list(fast.named_modules()):
-        if isinstance(module, nn.MaxPool2d) and _pairs(module.kernel_size) == _pairs(module.stride) == (2, 2) \
-                and _pairs(module.padding) == (0, 0) and _pairs(module.dilation) == (1, 1) \
-                and not module.ceil_mode and not module.return_indices:
+        if (
+            isinstance(module, nn.MaxPool2d)
+            and _pairs(module.kernel_size) == _pairs(module.stride) == (2, 2)
+            and _pairs(module.padding) == (0, 0)
+            and _pairs(module.dilation) == (1, 1)
+            and not module.ceil_mode
+            and not module.return_indices
+        ):
             parent, _, child = name.rpartition(".")
             setattr(fast.get_submodule(parent), child, MaxPool2x2())
     return fast
@@ -363,8 +368,9 @@ MEASURE_RANGES = (BOLDNESS_RANGE, LIGHTNESS_RANGE)
 def _archive_like(archive: GridArchive) -> GridArchive:
     """An empty archive with the same cells, measure ranges and solution size as ``archive``."""
     ranges = list(zip(archive.lower_bounds, archive.upper_bounds))
-    return GridArchive(solution_dim=archive.solution_dim, dims=archive.dims, ranges=ranges,
-                       solution_dtype=archive.dtypes["solution"])
+    return GridArchive(
+        solution_dim=archive.solution_dim, dims=archive.dims, ranges=ranges, solution_dtype=archive.dtypes["solution"]
+    )
 
 
 def make_scheduler(
@@ -396,14 +402,19 @@ def make_scheduler(
         raise ValueError(f"cells, emitters and batch_size must be at least 1 in {config}.")
     seeds = np.random.SeedSequence(seed).generate_state(config.emitters + 2)
     grid = {"solution_dim": solution_dim, "dims": config.cells, "ranges": ranges, "dtype": config.dtype}
-    archive = GridArchive(**grid, learning_rate=config.learning_rate, threshold_min=config.threshold_min,
-                          seed=seeds[0])
+    archive = GridArchive(**grid, learning_rate=config.learning_rate, threshold_min=config.threshold_min, seed=seeds[0])
     result_archive = None if config.learning_rate is None else GridArchive(**grid, seed=seeds[1])
     emitters = [
         EvolutionStrategyEmitter(
-            archive, x0=np.zeros(solution_dim), sigma0=config.sigma0, ranker=config.ranker, es=config.es,
-            selection_rule=config.selection_rule, restart_rule=config.restart_rule,
-            batch_size=config.batch_size, seed=emitter_seed,
+            archive,
+            x0=np.zeros(solution_dim),
+            sigma0=config.sigma0,
+            ranker=config.ranker,
+            es=config.es,
+            selection_rule=config.selection_rule,
+            restart_rule=config.restart_rule,
+            batch_size=config.batch_size,
+            seed=emitter_seed,
         )
         for emitter_seed in seeds[2:]
     ]
@@ -461,10 +472,19 @@ def illuminate(
         evaluations += len(solutions)
         if iteration % log_every == 0 or iteration == iterations:
             stats = result.stats
-            history.append(Checkpoint(iteration, evaluations, stats.num_elites, float(stats.qd_score),
-                                      float(stats.obj_max), time.perf_counter() - start))
-            bar.set_postfix(cells=stats.num_elites, qd=f"{stats.qd_score:.0f}", best=f"{stats.obj_max:.3f}",
-                            refresh=False)
+            history.append(
+                Checkpoint(
+                    iteration,
+                    evaluations,
+                    stats.num_elites,
+                    float(stats.qd_score),
+                    float(stats.obj_max),
+                    time.perf_counter() - start,
+                )
+            )
+            bar.set_postfix(
+                cells=stats.num_elites, qd=f"{stats.qd_score:.0f}", best=f"{stats.obj_max:.3f}", refresh=False
+            )
             bar.update(iteration - bar.n)
     bar.close()
     return history
@@ -493,8 +513,11 @@ class LSIResult:
 
     def summary(self) -> dict:
         """JSON-ready: the configuration, seed and checkpoints."""
-        return {"config": asdict(self.config), "seed": self.seed,
-                "history": [checkpoint._asdict() for checkpoint in self.history]}
+        return {
+            "config": asdict(self.config),
+            "seed": self.seed,
+            "history": [checkpoint._asdict() for checkpoint in self.history],
+        }
 
 
 def run_lsi(
@@ -539,14 +562,18 @@ def run_lsi(
     else:
         _check_digit(digit)
         ranges = MEASURE_RANGES
-        evaluate_fn = partial(evaluate, generator=generator, classifier=classifier, digit=digit,
-                              discriminator=discriminator)
+        evaluate_fn = partial(
+            evaluate, generator=generator, classifier=classifier, digit=digit, discriminator=discriminator
+        )
     if iterations < 1:
         raise ValueError(f"iterations must be at least 1, got {iterations}.")
-    scheduler = make_scheduler(config, seed=seed, ranges=ranges, solution_dim=getattr(generator, "latent_dim", LATENT_DIM))
+    scheduler = make_scheduler(
+        config, seed=seed, ranges=ranges, solution_dim=getattr(generator, "latent_dim", LATENT_DIM)
+    )
     label = f"LSI {config.name}"
-    history = illuminate(scheduler, evaluate_fn, iterations=iterations, progress=progress, log_every=log_every,
-                         description=label)
+    history = illuminate(
+        scheduler, evaluate_fn, iterations=iterations, progress=progress, log_every=log_every, description=label
+    )
     return LSIResult(scheduler.result_archive, history, config, seed)
 
 
@@ -575,7 +602,7 @@ def discriminator_archive(
     scores = []
     with torch.inference_mode():
         for start in range(0, len(elites["solution"]), batch_size):
-            images = decode(elites["solution"][start:start + batch_size], generator)
+            images = decode(elites["solution"][start : start + batch_size], generator)
             scores.append(realness(discriminator, images).numpy())
     rescored = _archive_like(archive)
     if scores:
@@ -600,8 +627,12 @@ def digit_slice(archive: GridArchive, digit: int) -> GridArchive:
     elites = archive.data(["solution", "objective", "measures"])
     keep = np.rint(elites["measures"][:, 2]) == digit
     ranges = list(zip(archive.lower_bounds[:2], archive.upper_bounds[:2]))
-    sliced = GridArchive(solution_dim=archive.solution_dim, dims=archive.dims[:2], ranges=ranges,
-                         solution_dtype=archive.dtypes["solution"])
+    sliced = GridArchive(
+        solution_dim=archive.solution_dim,
+        dims=archive.dims[:2],
+        ranges=ranges,
+        solution_dtype=archive.dtypes["solution"],
+    )
     if keep.any():
         sliced.add(elites["solution"][keep], elites["objective"][keep], elites["measures"][keep, :2])
     return sliced
@@ -678,8 +709,9 @@ def plot_heatmap(
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4.2))
     x_edges, y_edges = archive.boundaries
-    mesh = ax.pcolormesh(x_edges, y_edges, values.reshape(archive.dims).T, cmap=cmap, vmin=vmin, vmax=vmax,
-                         rasterized=True)
+    mesh = ax.pcolormesh(
+        x_edges, y_edges, values.reshape(archive.dims).T, cmap=cmap, vmin=vmin, vmax=vmax, rasterized=True
+    )
     ax.figure.colorbar(mesh, ax=ax, label=colorbar_label)
     if fit and len(index):
         boldest = x_edges[archive.int_to_grid_index(index)[:, 0].max() + 1]
@@ -714,8 +746,13 @@ def plot_elites(
     points = np.stack(np.meshgrid(cols, rows), axis=-1).reshape(-1, 2)
     _, solutions = elites_at(archive, points)
     images = decode(solutions, generator) * 2 - 1
-    fig = plot_digit_grid(images, ncols=len(cols), title=title, row_labels=[f"{v:.2f}" for v in rows],
-                          col_labels=[f"{v:.0f}" for v in cols])
+    fig = plot_digit_grid(
+        images,
+        ncols=len(cols),
+        title=title,
+        row_labels=[f"{v:.2f}" for v in rows],
+        col_labels=[f"{v:.0f}" for v in cols],
+    )
     ax = fig.axes[0]
     ax.set(xlabel="boldness", ylabel="lightness")
     ax.xaxis.set_label_position("top")

@@ -29,8 +29,7 @@ def mmd2(x: torch.Tensor, y: torch.Tensor, *, bandwidth: float = 0.5) -> float:
     """
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1] or len(x) == 0 or len(y) == 0:
         raise ValueError(
-            f"x and y must be non-empty (n, d) and (m, d) tensors; got shapes "
-            f"{tuple(x.shape)} and {tuple(y.shape)}."
+            f"x and y must be non-empty (n, d) and (m, d) tensors; got shapes {tuple(x.shape)} and {tuple(y.shape)}."
         )
     if not bandwidth > 0:
         raise ValueError(f"bandwidth must be positive, got {bandwidth}.")

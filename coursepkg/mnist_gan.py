@@ -81,14 +81,16 @@ class Discriminator(nn.Module):
     ) -> None:
         super().__init__()
         if not hidden or min(hidden) < 1 or not 0 <= dropout < 1:
-            raise ValueError(f"hidden widths must be positive and dropout in [0, 1), got {tuple(hidden)} and {dropout}.")
+            raise ValueError(
+                f"hidden widths must be positive and dropout in [0, 1), got {tuple(hidden)} and {dropout}."
+            )
         self.net = nn.Sequential(*_leaky_mlp([IMAGE_SIZE, *hidden], dropout=dropout), nn.Linear(hidden[-1], 1))
         if spectral_norm:
             for layer in self.net:
                 if isinstance(layer, nn.Linear):
                     nn.utils.parametrizations.spectral_norm(layer)
 
-    def remove_spectral_norm(self) -> "Discriminator":
+    def remove_spectral_norm(self) -> Discriminator:
         """Fold the normalised weights into plain ``nn.Linear`` weights (same outputs in eval mode)."""
         for layer in self.net:
             if nn.utils.parametrize.is_parametrized(layer):

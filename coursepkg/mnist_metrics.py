@@ -21,7 +21,15 @@ from torch import nn
 from coursepkg.lenet import LeNet5
 from coursepkg.mnist import lenet_input
 
-__all__ = ["ClassCoverage", "GeneratorReport", "accuracy", "class_coverage", "evaluate_generator", "frechet_distance", "lenet_features"]
+__all__ = [
+    "ClassCoverage",
+    "GeneratorReport",
+    "accuracy",
+    "class_coverage",
+    "evaluate_generator",
+    "frechet_distance",
+    "lenet_features",
+]
 
 
 @torch.no_grad()
@@ -72,7 +80,9 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     is stabler than a general matrix square root.
     """
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or len(a) < 2 or len(b) < 2:
-        raise ValueError(f"expected two (n, d) feature sets with n >= 2, got shapes {tuple(a.shape)} and {tuple(b.shape)}.")
+        raise ValueError(
+            f"expected two (n, d) feature sets with n >= 2, got shapes {tuple(a.shape)} and {tuple(b.shape)}."
+        )
     a, b = a.double(), b.double()
     mean_a, mean_b = a.mean(dim=0), b.mean(dim=0)
     cov_a, cov_b = torch.cov(a.T).reshape(a.shape[1], -1), torch.cov(b.T).reshape(b.shape[1], -1)
@@ -140,11 +150,13 @@ def evaluate_generator(
     noise = torch.Generator().manual_seed(seed)
     samples = _batched(generator, torch.randn(max(n_coverage, half), latent_dim, generator=noise))
     labels = _batched(classifier, lenet_input(samples[:n_coverage])).argmax(dim=1)
-    real_a, real_b = lenet_features(classifier, real_images[:half]), lenet_features(classifier, real_images[half : 2 * half])
+    real_a, real_b = (
+        lenet_features(classifier, real_images[:half]),
+        lenet_features(classifier, real_images[half : 2 * half]),
+    )
     fake = lenet_features(classifier, samples[:half])
     return GeneratorReport(
         coverage=class_coverage(labels),
         frechet=frechet_distance(fake, real_a),
         frechet_floor=frechet_distance(real_b, real_a),
     )
-

@@ -185,13 +185,12 @@ def draw_losses(ax, history: Mapping[str, Sequence[float]], *, smoothing: int = 
     g_loss = np.asarray(history["g_loss"], dtype=float)
     if len(g_loss) == 0 or len(d_loss) % len(g_loss) != 0:
         raise ValueError(
-            f"history must hold k discriminator losses per generator loss; got "
-            f"{len(d_loss)} and {len(g_loss)}."
+            f"history must hold k discriminator losses per generator loss; got {len(d_loss)} and {len(g_loss)}."
         )
     d_loss = d_loss.reshape(len(g_loss), -1).mean(axis=1)
     for values, color, label in ((d_loss, "tab:red", "discriminator"), (g_loss, "tab:green", "generator")):
         smooth = _moving_average(values, smoothing)
-        steps = np.arange(len(values))[len(values) - len(smooth):]
+        steps = np.arange(len(values))[len(values) - len(smooth) :]
         ax.plot(values, color=color, alpha=0.2)
         ax.plot(steps, smooth, color=color, label=f"{label} (moving average)")
     ax.set(xlabel="generator step", ylabel="loss")

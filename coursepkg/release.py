@@ -138,7 +138,9 @@ def student_version(root: Path, lab: str) -> NotebookNode:
 
 def _execute(notebook: NotebookNode, cwd: Path, timeout: int) -> NotebookNode:
     executed = copy.deepcopy(notebook)
-    NotebookClient(executed, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+    NotebookClient(
+        executed, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+    ).execute()
     return executed
 
 
@@ -150,7 +152,12 @@ def squash_progress(outputs: list[NotebookNode]) -> list[NotebookNode]:
     """
     merged: list[NotebookNode] = []
     for output in outputs:
-        if output.output_type == "stream" and merged and merged[-1].output_type == "stream" and merged[-1].name == output.name:
+        if (
+            output.output_type == "stream"
+            and merged
+            and merged[-1].output_type == "stream"
+            and merged[-1].name == output.name
+        ):
             merged[-1].text += output.text
         else:
             merged.append(copy.deepcopy(output))
@@ -197,7 +204,10 @@ def book_page(root: Path, lab: str, *, timeout: int = 600) -> NotebookNode:
     if sync_repository(solution, repository_spec(root)):
         nbformat.write(solution, path)
     page = merge_outputs(student_version(root, lab), _execute(solution, path.parent, timeout))
-    page.metadata["coursepkg"] = {"generated_from": f"{SOLUTIONS}/{lab}/{lab}.ipynb", "solution_sha256": solution_digest(solution)}
+    page.metadata["coursepkg"] = {
+        "generated_from": f"{SOLUTIONS}/{lab}/{lab}.ipynb",
+        "solution_sha256": solution_digest(solution),
+    }
     return page
 
 
@@ -264,7 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("labs", nargs="*", help="labs to regenerate (default: all in solutions/)")
     parser.add_argument("--check", action="store_true", help="only check that book/ is up to date")
     parser.add_argument(
-        "--student-branch", action="store_true", help="commit HEAD without the instructor-only files to the launch branch"
+        "--student-branch",
+        action="store_true",
+        help="commit HEAD without the instructor-only files to the launch branch",
     )
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: .)")
     args = parser.parse_args(argv)

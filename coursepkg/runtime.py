@@ -47,6 +47,8 @@ def _omp_limit() -> int | float:
         return float("inf")
     first = value.split(",")[0].strip()
     if not first.isdigit() or int(first) < 1:
-        raise ValueError(f"OMP_NUM_THREADS={value!r} is not a positive number of threads; set it to e.g. 1, "
-                         "or unset it to use every core.")
+        raise ValueError(
+            f"OMP_NUM_THREADS={value!r} is not a positive number of threads; set it to e.g. 1, "
+            "or unset it to use every core."
+        )
     return int(first)

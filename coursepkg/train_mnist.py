@@ -213,7 +213,12 @@ def train_gan(
         torch.manual_seed(epoch_seed)  # dropout
         rng = torch.Generator().manual_seed(epoch_seed)  # shuffling and noise
         order = torch.randperm(len(data), generator=rng)
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {result.epochs + 1}/{epochs or '?'}", disable=not progress, mininterval=1.0)
+        bar = tqdm(
+            range(steps_per_epoch),
+            desc=f"epoch {result.epochs + 1}/{epochs or '?'}",
+            disable=not progress,
+            mininterval=1.0,
+        )
         gan.train()
         for step in bar:
             x_real = data[order[step * recipe.batch_size : (step + 1) * recipe.batch_size]]
@@ -322,7 +327,9 @@ def train_lenet(
     for epoch in range(len(history["loss"]), epochs):
         rng = torch.Generator().manual_seed(_epoch_seed(seed, epoch))
         order = torch.randperm(len(images), generator=rng)
-        bar = tqdm(range(0, len(images), batch_size), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, mininterval=1.0)
+        bar = tqdm(
+            range(0, len(images), batch_size), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, mininterval=1.0
+        )
         total = 0.0
         for start in bar:
             batch = order[start : start + batch_size]

@@ -118,9 +118,11 @@ def train(
         raise ValueError(f"record needs at least 2 snapshots (start and end), got {snapshots}.")
     d_opt = _optimizer(optimizer, model.discriminator.parameters(), lr)
     g_opt = _optimizer(optimizer, model.generator.parameters(), lr)
-    schedulers = [
-        torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1 - step / n_steps) for opt in (d_opt, g_opt)
-    ] if lr_decay else []
+    schedulers = (
+        [torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1 - step / n_steps) for opt in (d_opt, g_opt)]
+        if lr_decay
+        else []
+    )
     run = TrainingRun(history=defaultdict(list))
     wanted = set(snapshot_steps(n_steps, snapshots)) if record is not None else set()
 

@@ -57,7 +57,8 @@ def _xdist_groups_applied(request):
     # (9.2 with xdist 3.8) would grade every lab once per worker: twice the work, silently.
     if getattr(request.config.option, "loadgroup", False):
         assert all("@" in item.nodeid for item in request.session.items), (
-            "pytest-xdist did not apply --dist loadgroup; install the pytest and pytest-xdist of requirements.txt")
+            "pytest-xdist did not apply --dist loadgroup; install the pytest and pytest-xdist of requirements.txt"
+        )
 
 
 @pytest.fixture

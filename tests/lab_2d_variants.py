@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 # ---------------------------------------------------------------- sources
 
-GAN_RELU = '''
+GAN_RELU = """
 class GAN(nn.Module):
     def __init__(self, dim, h, latent_dim):
         super().__init__()
@@ -24,11 +24,11 @@ class GAN(nn.Module):
 
     def sample(self, n):
         return self.generator(torch.randn(n, self.latent_dim)).detach()
-'''
+"""
 
 
 def _gan(final_d: str = "", final_g: str = "", noise: str = "torch.randn(n, self.latent_dim)") -> str:
-    return f'''
+    return f"""
 class GAN(nn.Module):
     def __init__(self, dim, h, latent_dim):
         super().__init__()
@@ -46,15 +46,17 @@ class GAN(nn.Module):
     def sample(self, n):
         with torch.no_grad():
             return self.generator({noise})
-'''
+"""
 
 
-def _d_step(fake: str = "gan.generator(z).detach()", loss: str | None = None, zero: str = "optimizer.zero_grad()") -> str:
+def _d_step(
+    fake: str = "gan.generator(z).detach()", loss: str | None = None, zero: str = "optimizer.zero_grad()"
+) -> str:
     loss = loss or (
         "bce(gan.discriminate(x_real), torch.ones(len(x_real), 1))"
         " + bce(gan.discriminate(x_fake), torch.zeros(len(x_fake), 1))"
     )
-    return f'''
+    return f"""
 def discriminator_step(gan, x_real, z, optimizer):
     bce = nn.BCEWithLogitsLoss()
     x_fake = {fake}
@@ -63,10 +65,10 @@ def discriminator_step(gan, x_real, z, optimizer):
     loss.backward()
     optimizer.step()
     return loss.item()
-'''
+"""
 
 
-D_STEP_PROBABILITIES = '''
+D_STEP_PROBABILITIES = """
 def discriminator_step(gan, x_real, z, optimizer):
     with torch.no_grad():
         x_fake = gan.generator(z)
@@ -77,9 +79,9 @@ def discriminator_step(gan, x_real, z, optimizer):
     loss.backward()
     optimizer.step()
     return float(loss)
-'''
+"""
 
-D_STEP_CONCATENATED = '''
+D_STEP_CONCATENATED = """
 def discriminator_step(gan, x_real, z, optimizer):
     optimizer.zero_grad()
     logits = gan.discriminate(torch.cat([x_real, gan.generator(z).detach()]))
@@ -88,13 +90,15 @@ def discriminator_step(gan, x_real, z, optimizer):
     loss.backward()
     optimizer.step()
     return loss.item()
-'''
+"""
 
 
 def _g_step(
-    loss: str = "bce(logits, torch.ones_like(logits))", zero: str = "optimizer.zero_grad()", step: str = "optimizer.step()"
+    loss: str = "bce(logits, torch.ones_like(logits))",
+    zero: str = "optimizer.zero_grad()",
+    step: str = "optimizer.step()",
 ) -> str:
-    return f'''
+    return f"""
 def generator_step(gan, z, optimizer):
     bce = nn.BCEWithLogitsLoss()
     logits = gan.discriminate(gan.generator(z))
@@ -103,15 +107,17 @@ def generator_step(gan, z, optimizer):
     loss.backward()
     {step}
     return loss.item()
-'''
+"""
 
 
-def _loop(optimizers: str | None = None, noise: str = "torch.randn(batch_size, gan.latent_dim)", inner: str = "range(d_steps)") -> str:
+def _loop(
+    optimizers: str | None = None, noise: str = "torch.randn(batch_size, gan.latent_dim)", inner: str = "range(d_steps)"
+) -> str:
     optimizers = optimizers or (
         "d_opt = torch.optim.SGD(gan.discriminator.parameters(), lr=lr)\n"
         "    g_opt = torch.optim.SGD(gan.generator.parameters(), lr=lr)"
     )
-    return f'''
+    return f"""
 def train_gan(gan, sampler, *, n_steps, d_steps, batch_size, lr):
     {optimizers}
     d_losses, g_losses = [], []
@@ -122,10 +128,10 @@ def train_gan(gan, sampler, *, n_steps, d_steps, batch_size, lr):
         g_losses.append(generator_step(gan, {noise}, g_opt))
         step += 1
     return {{"g_loss": g_losses, "d_loss": d_losses}}
-'''
+"""
 
 
-LOOP_FIXED_NOISE = '''
+LOOP_FIXED_NOISE = """
 def train_gan(gan, sampler, *, n_steps, d_steps, batch_size, lr):
     d_opt = torch.optim.Adam(gan.discriminator.parameters(), lr=lr)
     g_opt = torch.optim.Adam(gan.generator.parameters(), lr=lr)
@@ -136,57 +142,63 @@ def train_gan(gan, sampler, *, n_steps, d_steps, batch_size, lr):
             history["d_loss"].append(discriminator_step(gan, sampler(batch_size), z, d_opt))
         history["g_loss"].append(generator_step(gan, z, g_opt))
     return history
-'''
+"""
 
-MMD_BROADCAST = '''
+MMD_BROADCAST = """
 def mmd2(x, y, *, bandwidth=0.5):
     def k(a, b):
         squared = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
         return torch.exp(-squared / (2 * bandwidth ** 2))
     x, y = x.double(), y.double()
     return float(k(x, x).mean() + k(y, y).mean() - 2 * k(x, y).mean())
-'''
+"""
 
-MMD_UNBIASED = '''
+MMD_UNBIASED = """
 def mmd2(x, y, *, bandwidth=0.5):
     k = lambda a, b: torch.exp(-torch.cdist(a, b) ** 2 / (2 * bandwidth ** 2))
     n, m = len(x), len(y)
     kxx = (k(x, x).sum() - n) / (n * (n - 1))
     kyy = (k(y, y).sum() - m) / (m * (m - 1))
     return (kxx + kyy - 2 * k(x, y).mean()).item()
-'''
+"""
 
-MMD_NO_FACTOR_2 = '''
+MMD_NO_FACTOR_2 = """
 def mmd2(x, y, *, bandwidth=0.5):
     k = lambda a, b: torch.exp(-torch.cdist(a, b) ** 2 / (2 * bandwidth ** 2)).mean()
     return (k(x, x) + k(y, y) - k(x, y)).item()
-'''
+"""
 
-WRAPS_REFERENCE = '''
+WRAPS_REFERENCE = """
 from coursepkg.gan2d import discriminator_step as _reference_step
 
 
 def discriminator_step(gan, x_real, z, optimizer):
     return _reference_step(gan, x_real, z, optimizer)
-'''
+"""
 
 # A wrong step (labels swapped) that also disarms the in-kernel checks.
-TAMPERS_WITH_CHECKS = _d_step(
-    loss="bce(gan.discriminate(x_real), torch.zeros(len(x_real), 1))"
-    " + bce(gan.discriminate(x_fake), torch.ones(len(x_fake), 1))"
-) + '''
+TAMPERS_WITH_CHECKS = (
+    _d_step(
+        loss="bce(gan.discriminate(x_real), torch.zeros(len(x_real), 1))"
+        " + bce(gan.discriminate(x_fake), torch.ones(len(x_fake), 1))"
+    )
+    + """
 import coursepkg.grading.lab_2d_gan
 torch.allclose = lambda *args, **kwargs: True
 coursepkg.grading.lab_2d_gan.check = lambda *args, **kwargs: None
-'''
+"""
+)
 
 # A wrong loss (saturating) that also rewrites the reference to agree with it.
-PATCHES_REFERENCE = _g_step(loss="-bce(logits, torch.zeros_like(logits))") + '''
+PATCHES_REFERENCE = (
+    _g_step(loss="-bce(logits, torch.zeros_like(logits))")
+    + """
 import coursepkg.gan2d
 coursepkg.gan2d.generator_loss = lambda logits: -nn.functional.binary_cross_entropy_with_logits(
     logits, torch.zeros_like(logits)
 )
-'''
+"""
+)
 
 # ---------------------------------------------------------------- variants
 
@@ -236,9 +248,15 @@ CORRECT: dict[str, Variant] = {
 WRONG: dict[str, Variant] = {
     "discriminator_ends_with_sigmoid": _wrong("gan_solution", _gan(final_d=", nn.Sigmoid()"), "test_gan", "sigmoid"),
     "generator_ends_with_tanh": _wrong("gan_solution", _gan(final_g=", nn.Tanh()"), "test_gan", "tanh"),
-    "uniform_latent_noise": _wrong("gan_solution", _gan(noise="torch.rand(n, self.latent_dim)"), "test_sample", "standard normal"),
-    "latent_of_data_dimension": _wrong("gan_solution", _gan(noise="torch.randn(n, self.dim)"), "test_sample", "latent_dim"),
-    "no_detach": _wrong("discriminator_step_solution", _d_step(fake="gan.generator(z)"), "test_discriminator_step", "detach"),
+    "uniform_latent_noise": _wrong(
+        "gan_solution", _gan(noise="torch.rand(n, self.latent_dim)"), "test_sample", "standard normal"
+    ),
+    "latent_of_data_dimension": _wrong(
+        "gan_solution", _gan(noise="torch.randn(n, self.dim)"), "test_sample", "latent_dim"
+    ),
+    "no_detach": _wrong(
+        "discriminator_step_solution", _d_step(fake="gan.generator(z)"), "test_discriminator_step", "detach"
+    ),
     "labels_swapped": _wrong(
         "discriminator_step_solution",
         _d_step(
@@ -257,12 +275,21 @@ WRONG: dict[str, Variant] = {
         "test_discriminator_step",
         "sigmoid is applied before",
     ),
-    "d_gradients_never_zeroed": _wrong("discriminator_step_solution", _d_step(zero="pass"), "test_discriminator_step", "zero_grad"),
-    "saturating_generator_loss": _wrong(
-        "generator_step_solution", _g_step(loss="-bce(logits, torch.zeros_like(logits))"), "test_generator_step", "saturating"
+    "d_gradients_never_zeroed": _wrong(
+        "discriminator_step_solution", _d_step(zero="pass"), "test_discriminator_step", "zero_grad"
     ),
-    "g_gradients_never_zeroed": _wrong("generator_step_solution", _g_step(zero="pass"), "test_generator_step", "zero_grad"),
-    "generator_never_steps": _wrong("generator_step_solution", _g_step(step="pass"), "test_generator_step", "did not change"),
+    "saturating_generator_loss": _wrong(
+        "generator_step_solution",
+        _g_step(loss="-bce(logits, torch.zeros_like(logits))"),
+        "test_generator_step",
+        "saturating",
+    ),
+    "g_gradients_never_zeroed": _wrong(
+        "generator_step_solution", _g_step(zero="pass"), "test_generator_step", "zero_grad"
+    ),
+    "generator_never_steps": _wrong(
+        "generator_step_solution", _g_step(step="pass"), "test_generator_step", "did not change"
+    ),
     "one_optimizer_for_both": _wrong(
         "train_gan_solution",
         _loop(optimizers="d_opt = g_opt = torch.optim.Adam(gan.parameters(), lr=lr)"),
@@ -277,7 +304,11 @@ WRONG: dict[str, Variant] = {
     "mmd_unbiased": _wrong("mmd2_solution", MMD_UNBIASED, "test_mmd2", "i = j"),
     "mmd_without_factor_2": _wrong("mmd2_solution", MMD_NO_FACTOR_2, "test_mmd2", "factor 2"),
     "wraps_the_reference": _wrong(
-        "discriminator_step_solution", WRAPS_REFERENCE, "test_discriminator_step", "reference solutions", kernel_passes=True
+        "discriminator_step_solution",
+        WRAPS_REFERENCE,
+        "test_discriminator_step",
+        "reference solutions",
+        kernel_passes=True,
     ),
     "tampers_with_the_checks": _wrong(
         "discriminator_step_solution", TAMPERS_WITH_CHECKS, "test_discriminator_step", "swapped", kernel_passes=True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.lab_2d_variants import Variant, _wrong
 
-NUMPY_STYLE = '''
+NUMPY_STYLE = """
 import numpy as np
 
 
@@ -23,9 +23,9 @@ def kl_divergence(p, q):
         if pi > 0:
             total += pi * np.log(pi / qi) if qi > 0 else np.inf
     return float(total)
-'''
+"""
 
-JS_VIA_ENTROPY = '''
+JS_VIA_ENTROPY = """
 def js_divergence(p, q):
     check_distributions(p, q)
 
@@ -33,9 +33,9 @@ def js_divergence(p, q):
         return -torch.where(r > 0, r * torch.log(r), 0.0).sum().item()
 
     return entropy((p + q) / 2) - (entropy(p) + entropy(q)) / 2
-'''
+"""
 
-D_STAR_INVERTED = '''
+D_STAR_INVERTED = """
 def optimal_discriminator(p_data, p_g):
     total = p_data + p_g
     return torch.where(total > 0, p_g / torch.where(total > 0, total, 1.0), 0.5)
@@ -45,9 +45,9 @@ def value_function(d, p_data, p_g):
     real = torch.where(p_data > 0, p_data * torch.log(d), 0.0)
     fake = torch.where(p_g > 0, p_g * torch.log(1 - d), 0.0)
     return (real + fake).sum().item()
-'''
+"""
 
-KL_WRONG_DIRECTION = '''
+KL_WRONG_DIRECTION = """
 def check_distributions(p, q):
     if p.shape != q.shape or (p < 0).any() or (q < 0).any() or abs(p.sum() - 1) > 1e-6 or abs(q.sum() - 1) > 1e-6:
         raise ValueError("not two distributions of one shape")
@@ -56,7 +56,7 @@ def check_distributions(p, q):
 def kl_divergence(p, q):
     check_distributions(p, q)
     return torch.where(q > 0, q * torch.log(q / p), 0.0).sum().item()
-'''
+"""
 
 KL_LOG2 = KL_WRONG_DIRECTION.replace(
     "torch.where(q > 0, q * torch.log(q / p), 0.0)", "torch.where(p > 0, p * torch.log2(p / q), 0.0)"
@@ -64,24 +64,24 @@ KL_LOG2 = KL_WRONG_DIRECTION.replace(
 
 KL_NAIVE_ZEROS = KL_WRONG_DIRECTION.replace("torch.where(q > 0, q * torch.log(q / p), 0.0)", "(p * torch.log(p / q))")
 
-JS_NO_HALF = '''
+JS_NO_HALF = """
 def js_divergence(p, q):
     check_distributions(p, q)
     m = (p + q) / 2
     return kl_divergence(p, m) + kl_divergence(q, m)
-'''
+"""
 
-JS_NO_VALIDATION = '''
+JS_NO_VALIDATION = """
 def js_divergence(p, q):
     m = (p + q) / 2
     return 0.5 * kl_divergence(p, m) + 0.5 * kl_divergence(q, m)
-'''
+"""
 
-IDENTITY_LOG2 = '''
+IDENTITY_LOG2 = """
 def identity_sides(p_data, p_g):
     left = value_function(optimal_discriminator(p_data, p_g), p_data, p_g)
     return left, 2 * js_divergence(p_data, p_g) - math.log(2)
-'''
+"""
 
 CORRECT: dict[str, Variant] = {
     "numpy_loops_and_entropy_form": Variant({"kl_solution": NUMPY_STYLE, "js_solution": JS_VIA_ENTROPY}),

@@ -40,7 +40,11 @@ def digit_probability(classifier, images, digit):
 """
 
 
-def _evaluate(images: str = "(generator(z) + 1) / 2", measures: str = "[boldness(images), lightness(images)]", digit: str = "digit") -> str:
+def _evaluate(
+    images: str = "(generator(z) + 1) / 2",
+    measures: str = "[boldness(images), lightness(images)]",
+    digit: str = "digit",
+) -> str:
     return f"""
 def evaluate(latents, generator, classifier, digit=8):
     with torch.no_grad():
@@ -102,20 +106,34 @@ def lightness(images):
 }
 
 WRONG: dict[str, Variant] = {
-    "boldness_strictly_above": _wrong("boldness_solution", _boldness("(x > 0.5).sum(dim=1).float()"), "test_boldness", "pixels > 0.5"),
+    "boldness_strictly_above": _wrong(
+        "boldness_solution", _boldness("(x > 0.5).sum(dim=1).float()"), "test_boldness", "pixels > 0.5"
+    ),
     "boldness_sums_values": _wrong(
         "boldness_solution", _boldness("(x * (x >= 0.5)).sum(dim=1)"), "test_boldness", "were summed"
     ),
-    "boldness_fraction": _wrong("boldness_solution", _boldness("(x >= 0.5).float().mean(dim=1)"), "test_boldness", "fraction"),
-    "boldness_whole_batch": _wrong("boldness_solution", _boldness("(x >= 0.5).sum().float()"), "test_boldness", "shape"),
+    "boldness_fraction": _wrong(
+        "boldness_solution", _boldness("(x >= 0.5).float().mean(dim=1)"), "test_boldness", "fraction"
+    ),
+    "boldness_whole_batch": _wrong(
+        "boldness_solution", _boldness("(x >= 0.5).sum().float()"), "test_boldness", "shape"
+    ),
     "lightness_over_784": _wrong("lightness_solution", _lightness("total / 784"), "test_lightness", "784"),
-    "lightness_tutorial_plus_one": _wrong("lightness_solution", _lightness("total / (count + 1)"), "test_lightness", "boldness + 1"),
+    "lightness_tutorial_plus_one": _wrong(
+        "lightness_solution", _lightness("total / (count + 1)"), "test_lightness", "boldness + 1"
+    ),
     "lightness_nan_when_blank": _wrong("lightness_solution", _lightness("total / count"), "test_lightness", "nan"),
     "probability_log": _wrong(
-        "probability_solution", _probability("classifier((images - 0.1307) / 0.3081)[:, digit]"), "test_digit_probability", "log-probabilities"
+        "probability_solution",
+        _probability("classifier((images - 0.1307) / 0.3081)[:, digit]"),
+        "test_digit_probability",
+        "log-probabilities",
     ),
     "probability_not_normalised": _wrong(
-        "probability_solution", _probability("classifier(images).exp()[:, digit]"), "test_digit_probability", "not normalised"
+        "probability_solution",
+        _probability("classifier(images).exp()[:, digit]"),
+        "test_digit_probability",
+        "not normalised",
     ),
     "probability_rescaled_as_gan": _wrong(
         "probability_solution",
@@ -124,22 +142,35 @@ WRONG: dict[str, Variant] = {
         "[-1, 1]",
     ),
     "probability_always_eight": _wrong(
-        "probability_solution", _probability("classifier((images - 0.1307) / 0.3081).exp()[:, 8]"), "test_digit_probability", "digit_probability(lenet, images, 3)"
+        "probability_solution",
+        _probability("classifier((images - 0.1307) / 0.3081).exp()[:, 8]"),
+        "test_digit_probability",
+        "digit_probability(lenet, images, 3)",
     ),
-    "evaluate_without_rescaling": _wrong("evaluate_solution", _evaluate(images="generator(z)"), "test_evaluate", "[-1, 1]"),
+    "evaluate_without_rescaling": _wrong(
+        "evaluate_solution", _evaluate(images="generator(z)"), "test_evaluate", "[-1, 1]"
+    ),
     "evaluate_measures_swapped": _wrong(
         "evaluate_solution", _evaluate(measures="[lightness(images), boldness(images)]"), "test_evaluate", "wrong order"
     ),
     "evaluate_always_eight": _wrong("evaluate_solution", _evaluate(digit="8"), "test_evaluate", "digit=5"),
     "illuminate_one_short": _wrong(
-        "illuminate_solution", _illuminate(_LOOP.replace("range(iterations)", "range(iterations - 1)")), "test_illuminate", "once per iteration"
+        "illuminate_solution",
+        _illuminate(_LOOP.replace("range(iterations)", "range(iterations - 1)")),
+        "test_illuminate",
+        "once per iteration",
     ),
     "illuminate_tell_swapped": _wrong(
-        "illuminate_solution", _illuminate(_LOOP.replace("tell(objectives, measures)", "tell(measures, objectives)")), "test_illuminate", "objectives first"
+        "illuminate_solution",
+        _illuminate(_LOOP.replace("tell(objectives, measures)", "tell(measures, objectives)")),
+        "test_illuminate",
+        "objectives first",
     ),
     "illuminate_asks_twice": _wrong(
         "illuminate_solution",
-        _illuminate(_LOOP.replace("solutions = scheduler.ask()", "scheduler.ask()\n        solutions = scheduler.ask()")),
+        _illuminate(
+            _LOOP.replace("solutions = scheduler.ask()", "scheduler.ask()\n        solutions = scheduler.ask()")
+        ),
         "test_illuminate",
         "followed by exactly one",
     ),
@@ -150,6 +181,9 @@ WRONG: dict[str, Variant] = {
         "exactly the solutions asked for",
     ),
     "illuminate_never_tells": _wrong(
-        "illuminate_solution", _illuminate(_LOOP.replace("scheduler.tell(objectives, measures)", "pass")), "test_illuminate", "tell"
+        "illuminate_solution",
+        _illuminate(_LOOP.replace("scheduler.tell(objectives, measures)", "pass")),
+        "test_illuminate",
+        "tell",
     ),
 }

@@ -7,8 +7,10 @@ from tests.lab_2d_variants import Variant, _wrong
 # ---------------------------------------------------------------- networks
 
 
-def _generator(widths: str = "latent_dim, 256, 512, 1024", act: str = "nn.LeakyReLU(0.2)", end: str = "nn.Tanh()") -> str:
-    return f'''
+def _generator(
+    widths: str = "latent_dim, 256, 512, 1024", act: str = "nn.LeakyReLU(0.2)", end: str = "nn.Tanh()"
+) -> str:
+    return f"""
 class Generator(nn.Module):
     def __init__(self, latent_dim=128):
         super().__init__()
@@ -21,10 +23,10 @@ class Generator(nn.Module):
 
     def forward(self, z):
         return self.net(z)
-'''
+"""
 
 
-GENERATOR_FUNCTIONAL = '''
+GENERATOR_FUNCTIONAL = """
 class Generator(nn.Module):
     def __init__(self, latent_dim: int = 128):
         super().__init__()
@@ -39,11 +41,11 @@ class Generator(nn.Module):
         h = F.leaky_relu(self.fc2(h), negative_slope=0.2)
         h = F.leaky_relu(self.fc3(h), negative_slope=0.2)
         return torch.tanh(self.out(h))
-'''
+"""
 
 
 def _discriminator(end: str = "", dropout: str = "nn.Dropout(0.3)", flatten: str = "x.flatten(start_dim=1)") -> str:
-    return f'''
+    return f"""
 class Discriminator(nn.Module):
     def __init__(self):
         super().__init__()
@@ -54,10 +56,10 @@ class Discriminator(nn.Module):
 
     def forward(self, x):
         return self.net({flatten})
-'''
+"""
 
 
-DISCRIMINATOR_FUNCTIONAL = '''
+DISCRIMINATOR_FUNCTIONAL = """
 class Discriminator(nn.Module):
     def __init__(self):
         super().__init__()
@@ -69,7 +71,7 @@ class Discriminator(nn.Module):
         for layer in self.hidden:
             x = F.dropout(F.leaky_relu(layer(x), 0.2), p=0.3, training=self.training)
         return self.out(x)
-'''
+"""
 
 # ---------------------------------------------------------------- losses
 
@@ -80,14 +82,14 @@ def _losses(d_loss: str | None = None, g_loss: str | None = None) -> str:
         " + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))"
     )
     g_loss = g_loss or "F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))"
-    return f'''
+    return f"""
 def discriminator_loss(real_logits, fake_logits):
     return {d_loss}
 
 
 def generator_loss(fake_logits):
     return {g_loss}
-'''
+"""
 
 
 LOSSES_LOGSIGMOID = _losses(
@@ -98,8 +100,10 @@ LOSSES_LOGSIGMOID = _losses(
 # ---------------------------------------------------------------- the training step
 
 
-def _step(d_fake: str = "x_fake.detach()", zero_d: str = "d_optimizer.zero_grad()", zero_g: str = "g_optimizer.zero_grad()") -> str:
-    return f'''
+def _step(
+    d_fake: str = "x_fake.detach()", zero_d: str = "d_optimizer.zero_grad()", zero_g: str = "g_optimizer.zero_grad()"
+) -> str:
+    return f"""
 def train_step(generator, discriminator, x_real, z, d_optimizer, g_optimizer):
     x_fake = generator(z)
     d_loss = discriminator_loss(discriminator(x_real), discriminator({d_fake}))
@@ -111,10 +115,10 @@ def train_step(generator, discriminator, x_real, z, d_optimizer, g_optimizer):
     g_loss.backward()
     g_optimizer.step()
     return d_loss.item(), g_loss.item()
-'''
+"""
 
 
-STEP_TWO_FORWARDS = '''
+STEP_TWO_FORWARDS = """
 def train_step(generator, discriminator, x_real, z, d_optimizer, g_optimizer):
     # The discriminator's turn: fakes made without a graph at all.
     discriminator.zero_grad()
@@ -129,9 +133,9 @@ def train_step(generator, discriminator, x_real, z, d_optimizer, g_optimizer):
     loss_g.backward()
     g_optimizer.step()
     return float(loss_d), float(loss_g)
-'''
+"""
 
-STEP_OLD_DISCRIMINATOR = '''
+STEP_OLD_DISCRIMINATOR = """
 def train_step(generator, discriminator, x_real, z, d_optimizer, g_optimizer):
     x_fake = generator(z)
     fake_logits = discriminator(x_fake)
@@ -144,15 +148,15 @@ def train_step(generator, discriminator, x_real, z, d_optimizer, g_optimizer):
     g_loss.backward()
     g_optimizer.step()
     return d_loss.item(), g_loss.item()
-'''
+"""
 
-WRAPS_REFERENCE = '''
+WRAPS_REFERENCE = """
 from coursepkg import mnist_gan
 
 
 def train_step(generator, discriminator, x_real, z, d_optimizer, g_optimizer):
     return mnist_gan.train_step(generator, discriminator, x_real, z, d_optimizer, g_optimizer)
-'''
+"""
 
 # ---------------------------------------------------------------- the variants
 
@@ -173,8 +177,12 @@ WRONG: dict[str, Variant] = {
     "generator_default_leaky_slope": _wrong(
         "generator_solution", _generator(act="nn.LeakyReLU()"), "test_generator", "default slope"
     ),
-    "generator_without_tanh": _wrong("generator_solution", _generator(end="nn.Identity()"), "test_generator", "nn.Tanh()"),
-    "generator_ends_with_sigmoid": _wrong("generator_solution", _generator(end="nn.Sigmoid()"), "test_generator", "sigmoid"),
+    "generator_without_tanh": _wrong(
+        "generator_solution", _generator(end="nn.Identity()"), "test_generator", "nn.Tanh()"
+    ),
+    "generator_ends_with_sigmoid": _wrong(
+        "generator_solution", _generator(end="nn.Sigmoid()"), "test_generator", "sigmoid"
+    ),
     "generator_missing_a_layer": _wrong(
         "generator_solution", _generator(widths="latent_dim, 256, 1024"), "test_generator", "(in, out)"
     ),
@@ -226,7 +234,8 @@ WRONG: dict[str, Variant] = {
     "losses_through_log_of_sigmoid": Variant(
         {
             "losses_solution": _losses(
-                d_loss="-torch.log(torch.sigmoid(real_logits)).mean() - torch.log(1 - torch.sigmoid(fake_logits)).mean()",
+                d_loss="-torch.log(torch.sigmoid(real_logits)).mean()"
+                " - torch.log(1 - torch.sigmoid(fake_logits)).mean()",
                 g_loss="-torch.log(torch.sigmoid(fake_logits)).mean()",
             )
         },
@@ -234,8 +243,12 @@ WRONG: dict[str, Variant] = {
         "underflows",
     ),
     "step_without_detach": _wrong("train_step_solution", _step(d_fake="x_fake"), "test_train_step", "detach"),
-    "step_without_zero_grad_in_d": _wrong("train_step_solution", _step(zero_d="pass"), "test_train_step", "d_optimizer.zero_grad()"),
-    "step_without_zero_grad_in_g": _wrong("train_step_solution", _step(zero_g="pass"), "test_train_step", "g_optimizer.zero_grad()"),
+    "step_without_zero_grad_in_d": _wrong(
+        "train_step_solution", _step(zero_d="pass"), "test_train_step", "d_optimizer.zero_grad()"
+    ),
+    "step_without_zero_grad_in_g": _wrong(
+        "train_step_solution", _step(zero_g="pass"), "test_train_step", "g_optimizer.zero_grad()"
+    ),
     "step_scores_with_the_old_discriminator": _wrong(
         "train_step_solution", STEP_OLD_DISCRIMINATOR, "test_train_step", "inplace"
     ),

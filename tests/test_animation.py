@@ -53,8 +53,10 @@ def run_2d():
 def test_2d_and_latent_animations(run_2d):
     data = sample_data(100, "3gmm", generator=torch.Generator().manual_seed(0))
     assert run_2d.snapshots[0]["scores"].shape == (20, 20) and run_2d.snapshots[0]["grid"].shape == (5, 5, 2)
-    for result in (animation.animate_2d(run_2d, data, EXTENT, title="GAN"),
-                   animation.animate_latent_map(run_2d, data, EXTENT, title="Grid")):
+    for result in (
+        animation.animate_2d(run_2d, data, EXTENT, title="GAN"),
+        animation.animate_latent_map(run_2d, data, EXTENT, title="Grid"),
+    ):
         assert _frames(result.html) == 4 and result.size_bytes < 2_000_000
     with pytest.raises(ValueError, match="Unknown surface"):
         animation.animate_2d(run_2d, data, EXTENT, title="GAN", surface="logit")
@@ -63,13 +65,25 @@ def test_2d_and_latent_animations(run_2d):
 def test_critic_surface_and_1d_animation():
     torch.manual_seed(0)
     wgan = WGAN(hidden=8)
-    run = train(wgan, lambda n: sample_data(n, "3gmm"), n_steps=3, batch_size=16,
-                record=animation.recorder_2d(EXTENT, n_samples=20, resolution=10), snapshots=2)
+    run = train(
+        wgan,
+        lambda n: sample_data(n, "3gmm"),
+        n_steps=3,
+        batch_size=16,
+        record=animation.recorder_2d(EXTENT, n_samples=20, resolution=10),
+        snapshots=2,
+    )
     assert _frames(animation.animate_2d(run, sample_data(50, "3gmm"), EXTENT, title="W", surface="critic").html) == 2
     gan_1d = StandardGAN(dim=1, noise_dim=1, hidden=8)
     xs = torch.linspace(-3, 3, 31)
-    run = train(gan_1d, lambda n: torch.randn(n, 1), n_steps=4, batch_size=16,
-                record=animation.recorder_1d(xs, n_samples=200), snapshots=3)
+    run = train(
+        gan_1d,
+        lambda n: torch.randn(n, 1),
+        n_steps=4,
+        batch_size=16,
+        record=animation.recorder_1d(xs, n_samples=200),
+        snapshots=3,
+    )
     assert run.snapshots[0]["d"].shape == (31,) and ((run.snapshots[0]["d"] >= 0) & (run.snapshots[0]["d"] <= 1)).all()
     assert _frames(animation.animate_1d(run, torch.randn(300), xs, title="1D").html) == 3
     with pytest.raises(ValueError, match="needs at least 2 snapshots holding 'scores'"):

@@ -29,7 +29,9 @@ def test_command_prints_the_table_with_published_rows_and_writes_json(capsys, tm
 def test_runs_are_deterministic_and_one_seed_has_no_standard_error():
     first = benchmark_modes.run_one("pacgan2", "grid", 4, steps=2)
     second = benchmark_modes.run_one("pacgan2", "grid", 4, steps=2)
-    assert {k: v for k, v in first.items() if k != "cpu_seconds"} == {k: v for k, v in second.items() if k != "cpu_seconds"}
+    assert {k: v for k, v in first.items() if k != "cpu_seconds"} == {
+        k: v for k, v in second.items() if k != "cpu_seconds"
+    }
     results = benchmark_modes.run_benchmark(["wgan"], ["ring"], seeds=1, steps=2)
     assert math.isnan(results["rows"][0]["modes_se"])
     assert "n/a" in benchmark_modes.format_table(results)

@@ -17,13 +17,21 @@ from tests.leaks import leaks, secret_lines
 
 pytestmark = pytest.mark.slow
 
+
 @pytest.fixture(scope="module")
 def html(tmp_path_factory) -> Path:
     """Build the book, as `make book` does, into a scratch folder."""
     out = tmp_path_factory.mktemp("book")
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT), "--path-output", str(out),
-         "--warningiserror", "--keep-going"],
+        [
+            str(Path(sys.executable).parent / "jupyter-book"),
+            "build",
+            str(ROOT),
+            "--path-output",
+            str(out),
+            "--warningiserror",
+            "--keep-going",
+        ],
         capture_output=True,
         text=True,
     )
@@ -69,7 +77,12 @@ def test_pages_load_no_asset_from_the_network(html):
         for tag, attribute in (("script", "src"), ("img", "src"), ("iframe", "src"), ("link", "href")):
             for element in soup.find_all(tag):
                 url = element.get(attribute) or ""
-                is_asset = tag != "link" or set(element.get("rel", [])) & {"stylesheet", "preload", "icon", "modulepreload"}
+                is_asset = tag != "link" or set(element.get("rel", [])) & {
+                    "stylesheet",
+                    "preload",
+                    "icon",
+                    "modulepreload",
+                }
                 if is_asset and remote.match(url):
                     offenders.append(f"{page.name}: <{tag} {attribute}={url}>")
     assert offenders == []
@@ -78,7 +91,10 @@ def test_pages_load_no_asset_from_the_network(html):
 def test_launch_and_download_buttons_point_at_the_student_notebook(html):
     soup = BeautifulSoup((html / "book" / "lab_2d_gan.html").read_text(), "html.parser")
     links = [a.get("href", "") for a in soup.find_all("a")]
-    assert any(link.startswith("https://colab.research.google.com/github/") and link.endswith("/book/lab_2d_gan.ipynb") for link in links)
+    assert any(
+        link.startswith("https://colab.research.google.com/github/") and link.endswith("/book/lab_2d_gan.ipynb")
+        for link in links
+    )
     assert any(link.startswith("https://mybinder.org/v2/gh/") and "book/lab_2d_gan.ipynb" in link for link in links)
     download = html / "_sources" / "book" / "lab_2d_gan.ipynb"
     assert json.loads(download.read_text()) == json.loads((ROOT / "book" / "lab_2d_gan.ipynb").read_text())
@@ -93,11 +109,19 @@ def browser():
     assert chromium and driver, "Chromium is missing: `make test` installs Debian's chromium and chromium-driver."
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1200,900",
-                 # No network at all: the page must work from the build alone.
-                 "--host-resolver-rules=MAP * ~NOTFOUND"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1200,900",
+        # No network at all: the page must work from the build alone.
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+    ):
         options.add_argument(flag)
     session = webdriver.Chrome(service=Service(driver), options=options)
     yield session
@@ -106,9 +130,17 @@ def browser():
 
 @pytest.mark.parametrize(
     "page, min_formulas, min_figures",
-    [("lab_2d_gan", 30, 8), ("lab_js_divergence", 60, 5), ("lab_mnist_gan", 10, 9), ("lab_lsi", 5, 4), ("lsi_mnist", 10, 10)],
+    [
+        ("lab_2d_gan", 30, 8),
+        ("lab_js_divergence", 60, 5),
+        ("lab_mnist_gan", 10, 9),
+        ("lab_lsi", 5, 4),
+        ("lsi_mnist", 10, 10),
+    ],
 )
-def test_lab_pages_typeset_math_and_show_their_figures_offline(html, browser, tmp_path, page, min_formulas, min_figures):
+def test_lab_pages_typeset_math_and_show_their_figures_offline(
+    html, browser, tmp_path, page, min_formulas, min_figures
+):
     from selenium.webdriver.support.ui import WebDriverWait
 
     browser.get((html / "book" / f"{page}.html").as_uri())

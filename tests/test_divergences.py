@@ -102,7 +102,10 @@ def test_quadrature_and_monte_carlo_agree_on_gaussians():
     exact = dv.js_divergence_quadrature(p, q, low=-12, high=12)
     g = torch.Generator().manual_seed(0)
     estimate, error = dv.js_divergence_monte_carlo(
-        p, q, torch.randn(200_000, generator=g, dtype=torch.float64), 1.5 + 0.7 * torch.randn(200_000, generator=g, dtype=torch.float64)
+        p,
+        q,
+        torch.randn(200_000, generator=g, dtype=torch.float64),
+        1.5 + 0.7 * torch.randn(200_000, generator=g, dtype=torch.float64),
     )
     assert abs(estimate - exact) < 4 * error
     assert error < 2e-3

@@ -90,8 +90,9 @@ def test_a_short_run_fills_cells_and_is_reproducible(tiny_run, models):
 
 
 def test_cma_mae_and_all_digit_searches_run(models):
-    mae = lsi.LSIConfig("mae", cells=(20, 10), emitters=1, batch_size=8, ranker="imp", learning_rate=0.1,
-                        threshold_min=0.0)
+    mae = lsi.LSIConfig(
+        "mae", cells=(20, 10), emitters=1, batch_size=8, ranker="imp", learning_rate=0.1, threshold_min=0.0
+    )
     result = lsi.run_lsi(models["generator"], models["lenet5"], iterations=5, config=mae, seed=0)
     assert result.archive.learning_rate == 1.0 and len(result.archive) > 0  # the plain result archive
     with pytest.raises(ValueError, match="one measure range each"):
@@ -146,8 +147,9 @@ def test_figures_are_titled_and_labelled(tiny_run, models):
     ax = fig.axes[0]
     assert ax.get_title() == "eights" and "boldness" in ax.get_xlabel() and "lightness" in ax.get_ylabel()
     assert fig.axes[1].get_ylabel() == "P(8)"
-    fig = lsi.plot_elites(tiny_run.archive, models["generator"], boldness_values=[50, 100, 150],
-                          lightness_values=[0.7, 0.9], title="grid")
+    fig = lsi.plot_elites(
+        tiny_run.archive, models["generator"], boldness_values=[50, 100, 150], lightness_values=[0.7, 0.9], title="grid"
+    )
     assert fig.axes[0].get_title() == "grid" and fig.axes[0].get_xlabel() == "boldness"
 
 
@@ -157,12 +159,23 @@ def test_benchmark_command_prints_its_table_and_writes_json(capsys, tmp_path, mo
     out = tmp_path / "lsi.json"
     assert benchmark_lsi.main(["--iterations", "4", "--threads", "1", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    for text in ("ms/it", "evaluations", "QD score", "seed tiny", lsi.OURS.name, lsi.OURS_DIAGONAL.name, "21,083",
-                 "451 s"):
+    for text in (
+        "ms/it",
+        "evaluations",
+        "QD score",
+        "seed tiny",
+        lsi.OURS.name,
+        lsi.OURS_DIAGONAL.name,
+        "21,083",
+        "451 s",
+    ):
         assert text in printed
     results = json.loads(out.read_text())
     assert [(run["name"], run["fast_pooling"], run["config"]["es"]) for run in results["runs"]] == [
-        ("seed tiny", False, "cma_es"), (lsi.OURS.name, True, "cma_es"), (lsi.OURS_DIAGONAL.name, True, "sep_cma_es")]
+        ("seed tiny", False, "cma_es"),
+        (lsi.OURS.name, True, "cma_es"),
+        (lsi.OURS_DIAGONAL.name, True, "sep_cma_es"),
+    ]
     assert results["runs"][1]["history"][-1]["evaluations"] == 4 * lsi.OURS.evaluations_per_iteration
     assert 0 < results["runs"][0]["evaluate_seconds"] < results["runs"][0]["seconds"]
     with pytest.raises(SystemExit):

@@ -8,9 +8,9 @@ from coursepkg.metrics import mmd2
 
 def _by_definition(x, y, bandwidth):
     def k(a, b):
-        return sum(
-            torch.exp(-((ai - bj) ** 2).sum() / (2 * bandwidth**2)).item() for ai in a for bj in b
-        ) / (len(a) * len(b))
+        return sum(torch.exp(-((ai - bj) ** 2).sum() / (2 * bandwidth**2)).item() for ai in a for bj in b) / (
+            len(a) * len(b)
+        )
 
     return k(x, x) + k(y, y) - 2 * k(x, y)
 

@@ -24,7 +24,9 @@ SHIPPED_MD5 = {  # from the README of the shipped digits (and torchvision's own 
 def _write_idx(folder: Path, prefix: str, images: torch.Tensor, labels: torch.Tensor) -> None:
     """Write images and labels as uncompressed IDX files, the layout torchvision reads."""
     n = len(images)
-    (folder / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 0x803, n, 28, 28) + images.numpy().tobytes())
+    (folder / f"{prefix}-images-idx3-ubyte").write_bytes(
+        struct.pack(">IIII", 0x803, n, 28, 28) + images.numpy().tobytes()
+    )
     (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, n) + labels.numpy().tobytes())
 
 

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from coursepkg import lenet as lenet_module
 from coursepkg import gan2d, mnist_gan
+from coursepkg import lenet as lenet_module
 from coursepkg.train_mnist import RECIPES, GANRecipe, _ema_with_warmup, train_gan, train_lenet
 
 TINY = GANRecipe(g_hidden=(16, 32), d_hidden=(32, 16), latent_dim=8, batch_size=16, ema=None)

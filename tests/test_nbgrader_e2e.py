@@ -140,8 +140,7 @@ def _test_points(lab: str) -> dict[str, float]:
 
 def _written_answer(lab: str) -> tuple[str, float]:
     (cell,) = [
-        c for c in solution(lab).cells
-        if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")
+        c for c in solution(lab).cells if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")
     ]
     return cell.metadata["nbgrader"]["grade_id"], float(cell.metadata["nbgrader"]["points"])
 

@@ -49,7 +49,9 @@ def test_sync_check_notices_an_edited_solution_and_another_repository(scratch_ro
     solution.cells[0].source += "\nOne more sentence."
     nbformat.write(solution, path)
     config = scratch_root / "_config.yml"
-    config.write_text(config.read_text().replace("https://github.com/gan-course/gan-course", "https://github.com/me/fork"))
+    config.write_text(
+        config.read_text().replace("https://github.com/gan-course/gan-course", "https://github.com/me/fork")
+    )
     problems = check_in_sync(scratch_root, "lab_2d_gan")
     assert any("generated from another version" in p for p in problems)
     assert any("differs from the student version" in p for p in problems)

@@ -114,8 +114,15 @@ def test_train_history_snapshots_and_determinism():
     def run_once():
         torch.manual_seed(3)
         gan = StandardGAN(hidden=16)
-        run = train(gan, three_modes, n_steps=20, d_steps=2, batch_size=32,
-                    record=lambda model: model.sample(5, generator=torch.Generator().manual_seed(0)), snapshots=5)
+        run = train(
+            gan,
+            three_modes,
+            n_steps=20,
+            d_steps=2,
+            batch_size=32,
+            record=lambda model: model.sample(5, generator=torch.Generator().manual_seed(0)),
+            snapshots=5,
+        )
         return gan, run
 
     gan, run = run_once()
@@ -123,7 +130,10 @@ def test_train_history_snapshots_and_determinism():
     assert run.steps == [0, 5, 10, 15, 20] and len(run.snapshots) == 5
     assert not torch.equal(run.snapshots[0], run.snapshots[-1]) and run.cpu_seconds > 0
     twin, twin_run = run_once()
-    seeded = lambda model: model.sample(5, generator=torch.Generator().manual_seed(1))
+
+    def seeded(model):
+        return model.sample(5, generator=torch.Generator().manual_seed(1))
+
     assert twin_run.history == run.history and torch.equal(seeded(twin), seeded(gan))
     assert snapshot_steps(10, 3) == [0, 5, 10] and snapshot_steps(2, 10) == [0, 1, 2]
 

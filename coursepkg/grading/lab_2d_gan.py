@@ -113,7 +113,9 @@ def _probe_gan(namespace: Mapping[str, Any]) -> Observations:
 def _judge_gan_structure(observations: Observations, dim: int, h: int, latent_dim: int) -> Observations:
     seen = observations[f"{dim}-{h}-{latent_dim}"]
     call = f"GAN({dim}, {h}, {latent_dim})"
-    require(seen["is_module"], f"{call} is not an nn.Module: define `class GAN(nn.Module)` and call super().__init__().")
+    require(
+        seen["is_module"], f"{call} is not an nn.Module: define `class GAN(nn.Module)` and call super().__init__()."
+    )
     missing = {"generator", "discriminator"} - set(seen["nets"])
     require(not missing, f"{call} has no nn.Module attribute {', '.join(sorted(missing))}.")
     require(
@@ -221,7 +223,9 @@ def _judge_sample_details(observations: Observations) -> str:
 def _step_fixture(name: str) -> tuple[gan2d.GAN, torch.Tensor, torch.Tensor, nn.Module, nn.Module, torch.optim.SGD]:
     """The fixture for a step: the network it trains (with stale gradients), the other one, and SGD."""
     gan, x_real, z = _fixture()
-    trained, other = (gan.discriminator, gan.generator) if name == "discriminator_step" else (gan.generator, gan.discriminator)
+    trained, other = (
+        (gan.discriminator, gan.generator) if name == "discriminator_step" else (gan.generator, gan.discriminator)
+    )
     optimizer = torch.optim.SGD(trained.parameters(), lr=_SGD_LR)
     fill_stale_gradients(trained, _STALE_GRAD)
     return gan, x_real, z, trained, other, optimizer
@@ -270,17 +274,24 @@ def _loss_variants(name: str) -> dict[str, float]:
 
     if name == "discriminator_step":
         return {
-            "the real and fake labels are swapped (real points must get label 1, fakes label 0)": bce(real, 0) + bce(fake, 1),
-            "a sigmoid is applied before BCEWithLogitsLoss, which applies its own: pass raw logits": bce(torch.sigmoid(real), 1)
+            "the real and fake labels are swapped (real points must get label 1, fakes label 0)": bce(real, 0)
+            + bce(fake, 1),
+            "a sigmoid is applied before BCEWithLogitsLoss, which applies its own: pass raw logits": bce(
+                torch.sigmoid(real), 1
+            )
             + bce(torch.sigmoid(fake), 0),
             "only the real term is there: add BCE(D(G(z)), 0)": bce(real, 1),
             "only the fake term is there: add BCE(D(x_real), 1)": bce(fake, 0),
         }
     saturating = -bce(fake, 0)
     return {
-        "this is the saturating loss mean(log(1 - D(G(z)))); use the non-saturating -mean(log D(G(z))) = BCE(D(G(z)), 1)": saturating,
-        "this is BCE(D(G(z)), 0), the discriminator's target; the generator wants its fakes labelled real (1)": -saturating,
-        "a sigmoid is applied before BCEWithLogitsLoss, which applies its own: pass raw logits": bce(torch.sigmoid(fake), 1),
+        "this is the saturating loss mean(log(1 - D(G(z)))); "
+        "use the non-saturating -mean(log D(G(z))) = BCE(D(G(z)), 1)": saturating,
+        "this is BCE(D(G(z)), 0), the discriminator's target; "
+        "the generator wants its fakes labelled real (1)": -saturating,
+        "a sigmoid is applied before BCEWithLogitsLoss, which applies its own: pass raw logits": bce(
+            torch.sigmoid(fake), 1
+        ),
     }
 
 
@@ -310,7 +321,9 @@ def _judge_step(name: str) -> Callable[[Observations], str]:
 
 
 def _judge_step_details(name: str) -> Callable[[Observations], str]:
-    trained_net, other_net = ("discriminator", "generator") if name == "discriminator_step" else ("generator", "discriminator")
+    trained_net, other_net = (
+        ("discriminator", "generator") if name == "discriminator_step" else ("generator", "discriminator")
+    )
 
     def judge(observations: Observations) -> str:
         scale = _loss_scale(observations, name)
@@ -327,7 +340,11 @@ def _judge_step_details(name: str) -> Callable[[Observations], str]:
         require(
             not torch.equal(moved, initial),
             f"{name} did not change the {trained_net}'s parameters: call loss.backward() and optimizer.step(), "
-            + ("and do not detach the fake points here: the gradient must flow through the generator." if name == "generator_step" else ""),
+            + (
+                "and do not detach the fake points here: the gradient must flow through the generator."
+                if name == "generator_step"
+                else ""
+            ),
         )
         stale = initial - _SGD_LR * _STALE_GRAD + (params[0] - initial)
         require(
@@ -513,7 +530,8 @@ def _mmd_variants(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> dict[st
 
     s2 = 2 * bandwidth**2
     return {
-        "the i = j pairs were left out (the unbiased estimate); this exercise asks for the biased one, over all pairs": (
+        "the i = j pairs were left out (the unbiased estimate); "
+        "this exercise asks for the biased one, over all pairs": (
             (k(d_xx, s2).sum() - n) / (n * (n - 1)) + (k(d_yy, s2).sum() - m) / (m * (m - 1)) - 2 * k(d_xy, s2).mean()
         ).item(),
         "the cross term needs a factor 2: mean k(x,x') + mean k(y,y') - 2 mean k(x,y)": (

@@ -119,7 +119,9 @@ def _probe_divergence(name: str) -> Callable[[Mapping[str, Any]], Observations]:
 
 def _kl_mistakes(p: torch.Tensor, q: torch.Tensor) -> dict[str, float]:
     return {
-        "KL(q || p) instead of KL(p || q): the sum is weighted by p, sum_i p_i log(p_i / q_i)": reference.kl_divergence(q, p),
+        "KL(q || p) instead of KL(p || q): the sum is weighted by p, sum_i p_i log(p_i / q_i)": reference.kl_divergence(
+            q, p
+        ),
         "log base 2; use the natural logarithm (torch.log)": reference.kl_divergence(p, q) / LOG2,
     }
 
@@ -135,7 +137,9 @@ def _js_mistakes(p: torch.Tensor, q: torch.Tensor) -> dict[str, float]:
     }
 
 
-def _judge_values(name: str, cases: tuple[str, ...], mistakes: Callable[..., dict[str, float]]) -> Callable[[Observations], str]:
+def _judge_values(
+    name: str, cases: tuple[str, ...], mistakes: Callable[..., dict[str, float]]
+) -> Callable[[Observations], str]:
     function = getattr(reference, name)
 
     def judge(observations: Observations) -> str:
@@ -191,7 +195,8 @@ def _judge_optimal_discriminator_cases(observations: Observations, cases: tuple[
         call = f"optimal_discriminator(p_data={p.tolist()}, p_g={q.tolist()}) [{case}]"
         require(
             isinstance(got, torch.Tensor) and got.shape == expected.shape,
-            f"{call} must return a tensor of shape {tuple(expected.shape)}; it {got if isinstance(got, str) else f'returned {got}'}.",
+            f"{call} must return a tensor of shape {tuple(expected.shape)}; "
+            f"it {got if isinstance(got, str) else f'returned {got}'}.",
         )
         defined = (p + q) > 0  # where both are 0, any value is optimal
         if torch.allclose(got[defined], expected[defined], atol=1e-9):
@@ -266,7 +271,8 @@ def _judge_identity_cases(observations: Observations, cases: tuple[str, ...]) ->
         call = f"identity_sides(p_data={p.tolist()}, p_g={q.tolist()}) [{case}]"
         require(
             isinstance(got, list) and len(got) == 2,
-            f"{call} must return a pair of floats (V(D*, G), 2 JSD - log 4); it {got if isinstance(got, str) else f'returned {got}'}.",
+            f"{call} must return a pair of floats (V(D*, G), 2 JSD - log 4); "
+            f"it {got if isinstance(got, str) else f'returned {got}'}.",
         )
         left, right = reference.minimax_identity(p, q)
         js = reference.js_divergence(p, q)
@@ -296,7 +302,9 @@ def _judge_identity_details(observations: Observations) -> str:
 
 CHECKS: dict[str, Check] = registry(
     *(
-        check_pair(name, (name,), _probe_divergence(name), _judge_values(name, _VISIBLE, mistakes), _details(name, mistakes))
+        check_pair(
+            name, (name,), _probe_divergence(name), _judge_values(name, _VISIBLE, mistakes), _details(name, mistakes)
+        )
         for name, mistakes in (("kl_divergence", _kl_mistakes), ("js_divergence", _js_mistakes))
     ),
     check_pair(
@@ -306,7 +314,13 @@ CHECKS: dict[str, Check] = registry(
         _judge_optimal_discriminator,
         _judge_optimal_discriminator_details,
     ),
-    check_pair("value_function", ("value_function",), _probe_value_function, _judge_value_function, _judge_value_function_details),
+    check_pair(
+        "value_function",
+        ("value_function",),
+        _probe_value_function,
+        _judge_value_function,
+        _judge_value_function_details,
+    ),
     check_pair("identity_sides", ("identity_sides",), _probe_identity, _judge_identity, _judge_identity_details),
 )
 

@@ -111,7 +111,9 @@ def _as_float64(value: Any) -> torch.Tensor | str:
     return seen.to(torch.float64) if isinstance(seen, torch.Tensor) else f"returned a {seen}"
 
 
-def _compare(got: Any, expected: torch.Tensor, call: str, mistakes: Mapping[str, torch.Tensor], *, atol: float = 1e-5) -> None:
+def _compare(
+    got: Any, expected: torch.Tensor, call: str, mistakes: Mapping[str, torch.Tensor], *, atol: float = 1e-5
+) -> None:
     """Fail unless ``got`` equals ``expected``; name the mistake ``got`` matches, if any."""
     require(not isinstance(got, str), f"{call}: {got}.")
     require(
@@ -123,7 +125,10 @@ def _compare(got: Any, expected: torch.Tensor, call: str, mistakes: Mapping[str,
     if torch.isnan(got).any():
         raise CheckFailed(f"{call} returned nan for some images; an image without bright pixels must give 0.")
     worst = (got - expected).abs().nan_to_num(float("inf")).argmax()
-    message = f"{call}: value {worst.item()} is {got.flatten()[worst].item():.6g}, expected {expected.flatten()[worst].item():.6g}."
+    message = (
+        f"{call}: value {worst.item()} is {got.flatten()[worst].item():.6g}, "
+        f"expected {expected.flatten()[worst].item():.6g}."
+    )
     for mistake, value in mistakes.items():
         if tuple(value.shape) == tuple(got.shape) and torch.allclose(got, value, rtol=1e-4, atol=atol):
             message += f" Your values match a common mistake: {mistake}."
@@ -167,12 +172,15 @@ def _lightness_mistakes(images: torch.Tensor) -> dict[str, torch.Tensor]:
         "the sum was divided by 784; lightness averages the bright pixels only": total / 784,
         "the sum was divided by boldness + 1, as the original tutorial did; divide by the number of bright "
         "pixels (and return 0 where there are none)": total / (count + 1),
-        "pixels > 0.5 averaged; the bright pixels are those >= 0.5": (x * (x > 0.5)).sum(1) / (x > 0.5).sum(1).clamp(min=1),
+        "pixels > 0.5 averaged; the bright pixels are those >= 0.5": (x * (x > 0.5)).sum(1)
+        / (x > 0.5).sum(1).clamp(min=1),
         "the mean of all pixels; lightness averages the bright pixels only": x.mean(1),
     }
 
 
-def _judge_measure(name: str, cases: tuple[str, ...], mistakes: Callable[[torch.Tensor], dict[str, torch.Tensor]]) -> Callable[[Observations], str]:
+def _judge_measure(
+    name: str, cases: tuple[str, ...], mistakes: Callable[[torch.Tensor], dict[str, torch.Tensor]]
+) -> Callable[[Observations], str]:
     reference = getattr(lsi, name)
 
     def judge(observations: Observations) -> str:
@@ -186,14 +194,18 @@ def _judge_measure(name: str, cases: tuple[str, ...], mistakes: Callable[[torch.
     return judge
 
 
-def _judge_measure_details(name: str, mistakes: Callable[[torch.Tensor], dict[str, torch.Tensor]]) -> Callable[[Observations], str]:
+def _judge_measure_details(
+    name: str, mistakes: Callable[[torch.Tensor], dict[str, torch.Tensor]]
+) -> Callable[[Observations], str]:
     visible = _judge_measure(name, tuple(_image_cases()), mistakes)
     reference = getattr(lsi, name)
 
     def judge(observations: Observations) -> str:
         visible(observations)
         noise = _quantised_noise(6)
-        _compare(observations["flat"], reference(noise).double(), f"{name} on images of shape (6, 784)", mistakes(noise))
+        _compare(
+            observations["flat"], reference(noise).double(), f"{name} on images of shape (6, 784)", mistakes(noise)
+        )
         return f"{name} is right on blank, full and flattened images too."
 
     return judge
@@ -310,6 +322,7 @@ def _judge_evaluate_details(observations: Observations) -> str:
 
 # ---------------------------------------------------------------- the ask/evaluate/tell loop
 
+
 def small_scheduler(seed: int = _SEED) -> Scheduler:
     """A small seeded CMA-ME: a 10 x 10 archive over a 4-d search space, two emitters of batch 6."""
     archive = GridArchive(solution_dim=4, dims=[10, 10], ranges=[(-1, 1), (-1, 1)], seed=seed)
@@ -335,7 +348,10 @@ class _CountingProblem:
 def _archive_contents(archive: GridArchive) -> dict[str, torch.Tensor]:
     data = archive.data()
     order = np.argsort(data["index"])
-    return {field: torch.from_numpy(np.asarray(data[field])[order]).double() for field in ("index", "objective", "measures", "solution")}
+    return {
+        field: torch.from_numpy(np.asarray(data[field])[order]).double()
+        for field in ("index", "objective", "measures", "solution")
+    }
 
 
 def _run_loop(function: Callable[..., Any], iterations: int, seed: int) -> Observations:
@@ -365,9 +381,15 @@ def _judge_loop(observations: Observations, iterations: int, seed: int) -> int:
         if "objective" in seen["raised"] and "shape" in seen["raised"]:
             hint = " Pass the objectives first and the measures second: scheduler.tell(objectives, measures)."
         elif "ask cannot be called immediately after ask" in seen["raised"]:
-            hint = " Every scheduler.ask() must be followed by exactly one scheduler.tell(objectives, measures) before the next ask."
+            hint = (
+                " Every scheduler.ask() must be followed by exactly one scheduler.tell(objectives, measures) "
+                "before the next ask."
+            )
         raise CheckFailed(f"{call}: {seen['raised']}{hint}")
-    require(len(calls) == iterations, f"{call} called evaluate {len(calls)} times; expected {iterations}, once per iteration.")
+    require(
+        len(calls) == iterations,
+        f"{call} called evaluate {len(calls)} times; expected {iterations}, once per iteration.",
+    )
     require(
         calls == expected["batch_sizes"],
         f"{call} evaluated batches of {calls} solutions; every call should get all "
@@ -376,7 +398,8 @@ def _judge_loop(observations: Observations, iterations: int, seed: int) -> int:
     got, want = seen["archive"], expected["archive"]
     require(
         len(got["index"]) > 0,
-        f"{call} left the archive empty: after evaluating, give the results back with scheduler.tell(objectives, measures).",
+        f"{call} left the archive empty: after evaluating, give the results back with "
+        "scheduler.tell(objectives, measures).",
     )
     same = len(got["index"]) == len(want["index"]) and all(torch.allclose(got[f], want[f]) for f in want)
     require(

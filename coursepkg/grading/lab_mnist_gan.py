@@ -154,7 +154,9 @@ def _probe_discriminator(namespace: Mapping[str, Any]) -> Observations:
     return seen
 
 
-def _reference_forward(linears: list[tuple[int, int]], x: torch.Tensor, *, hidden: Callable, last: Callable) -> torch.Tensor:
+def _reference_forward(
+    linears: list[tuple[int, int]], x: torch.Tensor, *, hidden: Callable, last: Callable
+) -> torch.Tensor:
     """An MLP with the fixed weights of ``linears``, ``hidden`` activations and a ``last`` one."""
     for index, shape in enumerate(linears):
         weight, bias = _weights_for(shape)
@@ -171,12 +173,21 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def _compare_function(got: torch.Tensor, linears: list[tuple[int, int]], x: torch.Tensor, last: Callable, what: str, mistakes: dict[str, tuple[Callable, Callable]]) -> None:
+def _compare_function(
+    got: torch.Tensor,
+    linears: list[tuple[int, int]],
+    x: torch.Tensor,
+    last: Callable,
+    what: str,
+    mistakes: dict[str, tuple[Callable, Callable]],
+) -> None:
     """Compare a network's output with the reference MLP; name the mistake if one matches."""
     expected = _reference_forward(linears, x, hidden=_leaky, last=last)
     if torch.allclose(got, expected, rtol=1e-4, atol=1e-5):
         return
-    message = f"{what} does not compute what the specification says (largest difference {(got - expected).abs().max():.4g})."
+    message = (
+        f"{what} does not compute what the specification says (largest difference {(got - expected).abs().max():.4g})."
+    )
     for mistake, (hidden, end) in mistakes.items():
         if torch.allclose(got, _reference_forward(linears, x, hidden=hidden, last=end), rtol=1e-4, atol=1e-5):
             message += f" It matches a common mistake: {mistake}."
@@ -239,7 +250,9 @@ def _judge_generator_details(observations: Observations) -> str:
 
 def _judge_discriminator(observations: Observations) -> str:
     _require_layers(observations, _D_LINEARS, "Discriminator()")
-    first, second = (require_tensor(out, "Discriminator() in eval mode on a (8, 784) batch", (8, 1)) for out in observations["eval"])
+    first, second = (
+        require_tensor(out, "Discriminator() in eval mode on a (8, 784) batch", (8, 1)) for out in observations["eval"]
+    )
     require(
         torch.equal(first, second),
         "Discriminator() in eval mode gives different outputs for the same images: dropout is still active. "
@@ -252,7 +265,9 @@ def _judge_discriminator(observations: Observations) -> str:
 def _judge_discriminator_details(observations: Observations) -> str:
     _judge_discriminator(observations)
     images = require_tensor(observations["images"], "Discriminator() on a (8, 1, 28, 28) batch", (8, 1))
-    assert_close(images, observations["eval"][0], "Discriminator() on (8, 1, 28, 28) images against the same images flattened")
+    assert_close(
+        images, observations["eval"][0], "Discriminator() on (8, 1, 28, 28) images against the same images flattened"
+    )
     first, second = observations["train"]
     require(
         not torch.equal(first, second),
@@ -304,14 +319,17 @@ def _loss_mistakes(name: str, real: torch.Tensor, fake: torch.Tensor) -> dict[st
     if name == "discriminator_loss":
         return {
             "the labels are swapped: real images get label 1, fakes label 0": _bce(real, 0) + _bce(fake, 1),
-            "a sigmoid is applied before BCE-with-logits, which applies its own": _bce(torch.sigmoid(real), 1) + _bce(torch.sigmoid(fake), 0),
+            "a sigmoid is applied before BCE-with-logits, which applies its own": _bce(torch.sigmoid(real), 1)
+            + _bce(torch.sigmoid(fake), 0),
             "the two terms are averaged; add them: BCE(real, 1) + BCE(fake, 0)": (_bce(real, 1) + _bce(fake, 0)) / 2,
             "only the real term is there; add BCE(D(G(z)), 0)": _bce(real, 1),
             "only the fake term is there; add BCE(D(x), 1)": _bce(fake, 0),
         }
     return {
         "this is the saturating loss mean(log(1 - D(G(z)))); use the non-saturating -mean(log D(G(z)))": -_bce(fake, 0),
-        "this is BCE(D(G(z)), 0), the discriminator's target for fakes; the generator wants them called real": _bce(fake, 0),
+        "this is BCE(D(G(z)), 0), the discriminator's target for fakes; the generator wants them called real": _bce(
+            fake, 0
+        ),
         "a sigmoid is applied before BCE-with-logits, which applies its own": _bce(torch.sigmoid(fake), 1),
     }
 
@@ -424,7 +442,9 @@ def _probe_train_step(namespace: Mapping[str, Any]) -> Observations:
             raise
     pair = returned if isinstance(returned, (tuple, list)) and len(returned) == 2 else None
     return {
-        "returned": [as_number(v) for v in pair] if pair is not None else f"{type(returned).__name__} {returned!r}"[:120],
+        "returned": [as_number(v) for v in pair]
+        if pair is not None
+        else f"{type(returned).__name__} {returned!r}"[:120],
         "generator": flat_parameters(generator),
         "discriminator": flat_parameters(discriminator),
         "d_records": d_opt.records,
@@ -442,7 +462,11 @@ def _reference_step(*, stale_d: bool = False, stale_g: bool = False, saturating:
     d_loss.backward()
     d_opt.step()
     fake_logits = discriminator(x_fake)
-    g_loss = -F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)) if saturating else gan2d.generator_loss(fake_logits)
+    g_loss = (
+        -F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+        if saturating
+        else gan2d.generator_loss(fake_logits)
+    )
     if not stale_g:
         g_opt.zero_grad()
     g_loss.backward()
@@ -469,12 +493,16 @@ def _judge_train_step(observations: Observations) -> str:
     expected = _reference_step()
     if not torch.allclose(observations["discriminator"], expected["discriminator"], rtol=1e-4, atol=1e-6):
         hint = ""
-        if torch.allclose(observations["discriminator"], _reference_step(stale_d=True)["discriminator"], rtol=1e-4, atol=1e-6):
+        if torch.allclose(
+            observations["discriminator"], _reference_step(stale_d=True)["discriminator"], rtol=1e-4, atol=1e-6
+        ):
             hint = " The update included stale gradients: call d_optimizer.zero_grad() before d_loss.backward()."
         raise CheckFailed("after train_step the discriminator's parameters differ from the reference update." + hint)
     if not torch.allclose(observations["generator"], expected["generator"], rtol=1e-4, atol=1e-6):
         hints = {
-            "the update included stale gradients: call g_optimizer.zero_grad() before g_loss.backward()": {"stale_g": True},
+            "the update included stale gradients: call g_optimizer.zero_grad() before g_loss.backward()": {
+                "stale_g": True
+            },
             "the generator used the saturating loss; use generator_loss (non-saturating)": {"saturating": True},
         }
         message = "after train_step the generator's parameters differ from the reference update."
@@ -484,7 +512,11 @@ def _judge_train_step(observations: Observations) -> str:
                 message += f" It matches a common mistake: {hint}."
                 break
         raise CheckFailed(message)
-    assert_close(torch.tensor([d_loss, g_loss]), torch.tensor(expected["returned"]), "the (d_loss, g_loss) returned by train_step")
+    assert_close(
+        torch.tensor([d_loss, g_loss]),
+        torch.tensor(expected["returned"]),
+        "the (d_loss, g_loss) returned by train_step",
+    )
     return "train_step updates the discriminator, then the generator, exactly like the reference."
 
 
@@ -509,7 +541,9 @@ def _loss_probe(name: str) -> Callable[[Mapping[str, Any]], Observations]:
 
 CHECKS: dict[str, Check] = registry(
     check_pair("generator", ("Generator",), _probe_generator, _judge_generator, _judge_generator_details),
-    check_pair("discriminator", ("Discriminator",), _probe_discriminator, _judge_discriminator, _judge_discriminator_details),
+    check_pair(
+        "discriminator", ("Discriminator",), _probe_discriminator, _judge_discriminator, _judge_discriminator_details
+    ),
     *(
         check_pair(name, (name,), _loss_probe(name), _judge_loss(name), _judge_loss_details(name))
         for name in ("discriminator_loss", "generator_loss")

@@ -32,9 +32,7 @@ __all__ = ["IsolatedChecks", "autograde_preprocessors"]
 class IsolatedChecks(NbGraderPreprocessor):
     """Zero every test cell whose checks fail when re-run in isolation."""
 
-    timeout = Integer(
-        180, help="Seconds the isolated re-run of a notebook's code may take."
-    ).tag(config=True)
+    timeout = Integer(180, help="Seconds the isolated re-run of a notebook's code may take.").tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
         test_cells = [
@@ -62,7 +60,9 @@ def _failure_output(failures: list[str]) -> NotebookNode:
         "The autograder re-ran this check in a fresh process, without the course's reference "
         "solutions, and it failed: " + " | ".join(failures)
     )
-    return new_output("error", ename="IsolatedCheckFailed", evalue=message, traceback=[f"IsolatedCheckFailed: {message}"])
+    return new_output(
+        "error", ename="IsolatedCheckFailed", evalue=message, traceback=[f"IsolatedCheckFailed: {message}"]
+    )
 
 
 def autograde_preprocessors() -> list[Any]:
