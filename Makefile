@@ -28,11 +28,11 @@ test: $(BIN)/.installed browser
 
 ## release: regenerate the book's lab pages from solutions/ (authors, after editing a lab)
 release: $(BIN)/.installed
-	$(BIN)/python -m coursepkg.release
+	$(BIN)/python -m tools.release
 
 ## check-release: fail if a lab page in book/ is older than its solution notebook
 check-release: $(BIN)/.installed
-	$(BIN)/python -m coursepkg.release --check
+	$(BIN)/python -m tools.release --check
 
 # Debian's Chromium and its WebDriver, for the test that opens the built book.
 browser:
@@ -47,4 +47,4 @@ clean:
 
 ## student-branch: commit HEAD minus solutions/ and tests/ to the launch branch of _config.yml
 student-branch: $(BIN)/.installed
-	$(BIN)/python -m coursepkg.release --student-branch
+	$(BIN)/python -m tools.release --student-branch

@@ -10,7 +10,7 @@ import pytest
 import torch
 from hypothesis import settings
 
-from coursepkg.runtime import use_available_cores
+from coursepkg.util.runtime import use_available_cores
 
 matplotlib.use("Agg")
 # Property tests draw the same examples on every run.

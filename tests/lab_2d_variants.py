@@ -169,7 +169,7 @@ def mmd2(x, y, *, bandwidth=0.5):
 """
 
 WRAPS_REFERENCE = """
-from coursepkg.gan2d import discriminator_step as _reference_step
+from coursepkg.toy2d.gan import discriminator_step as _reference_step
 
 
 def discriminator_step(gan, x_real, z, optimizer):
@@ -193,8 +193,8 @@ coursepkg.grading.lab_2d_gan.check = lambda *args, **kwargs: None
 PATCHES_REFERENCE = (
     _g_step(loss="-bce(logits, torch.zeros_like(logits))")
     + """
-import coursepkg.gan2d
-coursepkg.gan2d.generator_loss = lambda logits: -nn.functional.binary_cross_entropy_with_logits(
+import coursepkg.toy2d.losses
+coursepkg.toy2d.losses.generator_loss = lambda logits: -nn.functional.binary_cross_entropy_with_logits(
     logits, torch.zeros_like(logits)
 )
 """

@@ -151,11 +151,11 @@ def train_step(generator, discriminator, x_real, z, d_optimizer, g_optimizer):
 """
 
 WRAPS_REFERENCE = """
-from coursepkg import mnist_gan
+from coursepkg.mnist import models as mnist_models
 
 
 def train_step(generator, discriminator, x_real, z, d_optimizer, g_optimizer):
-    return mnist_gan.train_step(generator, discriminator, x_real, z, d_optimizer, g_optimizer)
+    return mnist_models.train_step(generator, discriminator, x_real, z, d_optimizer, g_optimizer)
 """
 
 # ---------------------------------------------------------------- the variants

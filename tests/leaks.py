@@ -7,8 +7,8 @@ import re
 
 import nbformat
 
-from coursepkg.release import lab_names, student_version
 from tests.conftest import ROOT
+from tools.release import lab_names, student_version
 
 MARKERS = (
     "BEGIN SOLUTION",

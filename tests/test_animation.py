@@ -1,4 +1,4 @@
-"""coursepkg.animation: self-contained HTML, frame counts and the size budget."""
+"""coursepkg.toy2d.animation: self-contained HTML, frame counts and the size budget."""
 
 import re
 
@@ -6,11 +6,11 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from coursepkg import animation
-from coursepkg.data2d import sample_data
-from coursepkg.training import train
-from coursepkg.variants2d import StandardGAN
-from coursepkg.wgan import WGAN
+from coursepkg.toy2d import animation
+from coursepkg.toy2d.data import sample_data
+from coursepkg.toy2d.training import train
+from coursepkg.toy2d.variants import StandardGAN
+from coursepkg.toy2d.wgan import WGAN
 
 EXTENT = (-1.6, 1.6, -1.4, 1.6)
 

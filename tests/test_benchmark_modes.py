@@ -1,11 +1,11 @@
-"""coursepkg.benchmark_modes: the command on a tiny configuration, its table and its errors."""
+"""coursepkg.toy2d.benchmark: the command on a tiny configuration, its table and its errors."""
 
 import json
 import math
 
 import pytest
 
-from coursepkg import benchmark_modes
+from coursepkg.toy2d import benchmark as modes_benchmark
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def test_command_prints_the_table_with_published_rows_and_writes_json(capsys, tmp_path):
     out = tmp_path / "bench.json"
     argv = ["--variants", "gan,infogan", "--datasets", "ring", "--seeds", "2", "--steps", "3", "--out", str(out)]
-    assert benchmark_modes.main(argv) == 0
+    assert modes_benchmark.main(argv) == 0
     printed = capsys.readouterr().out
     assert "mean ± standard error" in printed
     for text in ("ring  gan", "ring  infogan", "GAN [PacGAN, Table 1]", "98.2", "VEEGAN [VEEGAN, Table 1]", "52.9"):
@@ -27,25 +27,25 @@ def test_command_prints_the_table_with_published_rows_and_writes_json(capsys, tm
 
 
 def test_runs_are_deterministic_and_one_seed_has_no_standard_error():
-    first = benchmark_modes.run_one("pacgan2", "grid", 4, steps=2)
-    second = benchmark_modes.run_one("pacgan2", "grid", 4, steps=2)
+    first = modes_benchmark.run_one("pacgan2", "grid", 4, steps=2)
+    second = modes_benchmark.run_one("pacgan2", "grid", 4, steps=2)
     assert {k: v for k, v in first.items() if k != "cpu_seconds"} == {
         k: v for k, v in second.items() if k != "cpu_seconds"
     }
-    results = benchmark_modes.run_benchmark(["wgan"], ["ring"], seeds=1, steps=2)
+    results = modes_benchmark.run_benchmark(["wgan"], ["ring"], seeds=1, steps=2)
     assert math.isnan(results["rows"][0]["modes_se"])
-    assert "n/a" in benchmark_modes.format_table(results)
+    assert "n/a" in modes_benchmark.format_table(results)
 
 
 def test_bad_arguments_raise_clear_errors(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        benchmark_modes.main(["--variants", "gan,vae"])
+        modes_benchmark.main(["--variants", "gan,vae"])
     assert exit_info.value.code == 2
     assert "unknown variant ['vae']; choose from gan,dropout,pacgan2,wgan,infogan" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        benchmark_modes.main(["--seeds", "0"])
+        modes_benchmark.main(["--seeds", "0"])
     assert "expected a positive integer, got '0'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="Unknown or missing variants/data sets"):
-        benchmark_modes.run_benchmark(["gan"], ["moons"])
+        modes_benchmark.run_benchmark(["gan"], ["moons"])
     with pytest.raises(ValueError, match="must be at least 1"):
-        benchmark_modes.run_benchmark(["gan"], ["ring"], seeds=0)
+        modes_benchmark.run_benchmark(["gan"], ["ring"], seeds=0)

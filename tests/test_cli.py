@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from coursepkg import pretrained
+from coursepkg.mnist import pretrained
 
 pytestmark = pytest.mark.slow
 

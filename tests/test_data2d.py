@@ -1,9 +1,9 @@
-"""coursepkg.data2d: exact sizes, seeding, clear errors, and the mixtures' geometry."""
+"""coursepkg.toy2d.data: exact sizes, seeding, clear errors, and the mixtures' geometry."""
 
 import pytest
 import torch
 
-from coursepkg.data2d import DATASETS, mixture_means, mixture_std, sample_data
+from coursepkg.toy2d.data import DATASETS, mixture_means, mixture_std, sample_data
 
 
 @pytest.mark.parametrize("model", DATASETS)

@@ -1,4 +1,4 @@
-"""coursepkg.divergences: definitions, properties and the minimax identity."""
+"""coursepkg.theory.divergences: definitions, properties and the minimax identity."""
 
 import math
 
@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coursepkg import divergences as dv
+from coursepkg.theory import divergences as dv
 
 LOG2 = math.log(2)
 

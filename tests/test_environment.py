@@ -5,7 +5,7 @@ import torch
 import torchvision
 from torchvision.ops import nms
 
-from coursepkg.runtime import use_available_cores
+from coursepkg.util.runtime import use_available_cores
 
 
 def test_torch_and_torchvision_import_and_run_together():

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from coursepkg.files import write_atomic, write_json
+from coursepkg.util.files import write_atomic, write_json
 
 
 def test_a_write_replaces_the_file_and_leaves_nothing_beside_it(tmp_path):

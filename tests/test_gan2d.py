@@ -1,4 +1,4 @@
-"""coursepkg.gan2d: the reference GAN, its two steps and the training loop."""
+"""coursepkg.toy2d.gan: the reference GAN, its two steps and the training loop."""
 
 import math
 
@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from coursepkg import gan2d
-from coursepkg.data2d import mixture_means, mixture_std, sample_data
+from coursepkg.toy2d import gan as gan2d
+from coursepkg.toy2d import losses as gan_losses
+from coursepkg.toy2d.data import mixture_means, mixture_std, sample_data
 
 
 @pytest.fixture
@@ -45,8 +46,8 @@ def test_losses_are_the_bce_formulas():
     real, fake = torch.tensor([[2.0], [-1.0]]), torch.tensor([[0.5], [-3.0]])
     sigmoid = torch.sigmoid
     expected_d = -(sigmoid(real).log().mean() + (1 - sigmoid(fake)).log().mean())
-    assert gan2d.discriminator_loss(real, fake).item() == pytest.approx(expected_d.item(), rel=1e-6)
-    assert gan2d.generator_loss(fake).item() == pytest.approx(-sigmoid(fake).log().mean().item(), rel=1e-6)
+    assert gan_losses.discriminator_loss(real, fake).item() == pytest.approx(expected_d.item(), rel=1e-6)
+    assert gan_losses.generator_loss(fake).item() == pytest.approx(-sigmoid(fake).log().mean().item(), rel=1e-6)
 
 
 def test_discriminator_step_trains_only_the_discriminator_from_zeroed_gradients(gan):
@@ -55,7 +56,7 @@ def test_discriminator_step_trains_only_the_discriminator_from_zeroed_gradients(
     for p in gan.discriminator.parameters():
         p.grad = torch.ones_like(p)  # stale gradients from a generator step
     d_before, g_before = _flat(gan.discriminator), _flat(gan.generator)
-    expected = gan2d.discriminator_loss(gan.discriminate(x_real), gan.discriminate(gan.generator(z))).item()
+    expected = gan_losses.discriminator_loss(gan.discriminate(x_real), gan.discriminate(gan.generator(z))).item()
     loss = gan2d.discriminator_step(gan, x_real, z, optimizer)
     assert isinstance(loss, float) and loss == pytest.approx(expected)
     assert all(p.grad is None for p in gan.generator.parameters())  # the fakes were detached
@@ -63,7 +64,7 @@ def test_discriminator_step_trains_only_the_discriminator_from_zeroed_gradients(
     # SGD moved D by exactly lr * (fresh gradient): recompute that gradient.
     torch.manual_seed(0)
     twin = gan2d.GAN(dim=2, h=16, latent_dim=3)
-    gan2d.discriminator_loss(twin.discriminate(x_real), twin.discriminate(twin.generator(z).detach())).backward()
+    gan_losses.discriminator_loss(twin.discriminate(x_real), twin.discriminate(twin.generator(z).detach())).backward()
     fresh = torch.cat([p.grad.flatten() for p in twin.discriminator.parameters()])
     assert torch.allclose(_flat(gan.discriminator), d_before - 0.1 * fresh, atol=1e-6)
 
@@ -72,7 +73,7 @@ def test_generator_step_trains_only_the_generator(gan):
     z = torch.randn(32, 3)
     optimizer = torch.optim.SGD(gan.generator.parameters(), lr=0.1)
     d_before, g_before = _flat(gan.discriminator), _flat(gan.generator)
-    expected = gan2d.generator_loss(gan.discriminate(gan.generator(z))).item()
+    expected = gan_losses.generator_loss(gan.discriminate(gan.generator(z))).item()
     assert gan2d.generator_step(gan, z, optimizer) == pytest.approx(expected)
     assert torch.equal(_flat(gan.discriminator), d_before)
     assert not torch.equal(_flat(gan.generator), g_before)

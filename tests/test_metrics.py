@@ -1,9 +1,9 @@
-"""coursepkg.metrics.mmd2 against its definition."""
+"""coursepkg.toy2d.mmd.mmd2 against its definition."""
 
 import pytest
 import torch
 
-from coursepkg.metrics import mmd2
+from coursepkg.toy2d.mmd import mmd2
 
 
 def _by_definition(x, y, bandwidth):

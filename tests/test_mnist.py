@@ -1,4 +1,4 @@
-"""coursepkg.mnist: loading through torchvision, the shipped fallback, scaling and the course's split."""
+"""coursepkg.mnist.data: loading through torchvision, the shipped fallback, scaling and the course's split."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from coursepkg import mnist
+from coursepkg.mnist import data as mnist_data
 
 SHIPPED_MD5 = {  # from the README of the shipped digits (and torchvision's own list for t10k)
     "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
@@ -32,22 +32,22 @@ def _write_idx(folder: Path, prefix: str, images: torch.Tensor, labels: torch.Te
 
 @pytest.fixture
 def fresh_warning(monkeypatch):
-    monkeypatch.setattr(mnist, "_warned_about_fallback", False)
+    monkeypatch.setattr(mnist_data, "_warned_about_fallback", False)
 
 
 def test_the_package_ships_the_real_digits_unchanged():
-    folder = resources.files("coursepkg") / "data" / "mnist"
+    folder = resources.files("coursepkg.mnist") / "digits"
     for name, md5 in SHIPPED_MD5.items():
         assert hashlib.md5((folder / name).read_bytes()).hexdigest() == md5, name
 
 
 def test_without_full_mnist_the_shipped_digits_are_used_with_one_warning(tmp_path, fresh_warning):
     with pytest.warns(UserWarning, match="Full MNIST not found.*5,000 training digits.*download=True"):
-        train = mnist.load_split("train", root=tmp_path)
+        train = mnist_data.load_split("train", root=tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a second load must not warn again
-        again = mnist.load_split("train", root=tmp_path)
-        test = mnist.load_split("test", root=tmp_path)  # the full test split ships: no warning at all
+        again = mnist_data.load_split("train", root=tmp_path)
+        test = mnist_data.load_split("test", root=tmp_path)  # the full test split ships: no warning at all
     assert train.data.shape == (5000, 28, 28) and train.data.dtype == torch.uint8
     assert torch.equal(torch.bincount(train.targets), torch.full((10,), 500))
     assert torch.equal(again.data, train.data)
@@ -64,25 +64,25 @@ def test_full_mnist_in_the_data_folder_is_loaded_by_torchvision(tmp_path, fresh_
     _write_idx(raw, "t10k", torch.zeros(12, 28, 28, dtype=torch.uint8), torch.zeros(12, dtype=torch.uint8))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        train = mnist.load_split("train", root=tmp_path)
+        train = mnist_data.load_split("train", root=tmp_path)
     assert torch.equal(train.data, train_images)
 
 
 def test_the_data_folder_comes_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSEPKG_DATA", str(tmp_path))
-    assert mnist.data_dir() == tmp_path
-    assert mnist.data_dir(tmp_path / "elsewhere") == tmp_path / "elsewhere"
+    assert mnist_data.data_dir() == tmp_path
+    assert mnist_data.data_dir(tmp_path / "elsewhere") == tmp_path / "elsewhere"
 
 
 def test_the_course_split_holds_out_the_last_test_digits(tmp_path, fresh_warning):
     with pytest.warns(UserWarning):
-        fit, fit_labels = mnist.course_split("fit", root=tmp_path)
-    heldout, heldout_labels = mnist.course_split("heldout", root=tmp_path)
+        fit, fit_labels = mnist_data.course_split("fit", root=tmp_path)
+    heldout, heldout_labels = mnist_data.course_split("heldout", root=tmp_path)
     assert fit.shape == (10000, 1, 28, 28) and heldout.shape == (5000, 1, 28, 28)
     assert fit.dtype == torch.float32 and fit.min() == -1 and fit.max() == 1
     assert len(fit_labels) == 10000 and len(heldout_labels) == 5000
-    test = mnist.load_split("test", root=tmp_path)
-    assert torch.equal(heldout, mnist.scale_images(test.data[5000:], "gan"))
+    test = mnist_data.load_split("test", root=tmp_path)
+    assert torch.equal(heldout, mnist_data.scale_images(test.data[5000:], "gan"))
     # No held-out image is among the fit images.
     fit_rows = {row.numpy().tobytes() for row in fit.flatten(1)}
     assert not any(row.numpy().tobytes() in fit_rows for row in heldout.flatten(1))
@@ -90,19 +90,19 @@ def test_the_course_split_holds_out_the_last_test_digits(tmp_path, fresh_warning
 
 def test_scalings():
     pixels = torch.tensor([[[0, 255] + [0] * 782]], dtype=torch.uint8).reshape(1, 28, 28)
-    gan = mnist.scale_images(pixels, "gan")
+    gan = mnist_data.scale_images(pixels, "gan")
     assert gan.shape == (1, 1, 28, 28) and gan[0, 0, 0, :2].tolist() == [-1.0, 1.0]
-    lenet = mnist.scale_images(pixels, "lenet")
+    lenet = mnist_data.scale_images(pixels, "lenet")
     assert torch.allclose(lenet[0, 0, 0, :2], torch.tensor([-0.1307 / 0.3081, (1 - 0.1307) / 0.3081]))
-    assert torch.allclose(mnist.lenet_input(gan.reshape(1, 784)), lenet, atol=1e-6)
+    assert torch.allclose(mnist_data.lenet_input(gan.reshape(1, 784)), lenet, atol=1e-6)
 
 
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: mnist.load_split("validation"), "split must be"),
-        (lambda: mnist.scale_images(torch.zeros(1, 28, 28, dtype=torch.uint8), "imagenet"), "scale must be"),
-        (lambda: mnist.course_split("all"), "part must be"),
+        (lambda: mnist_data.load_split("validation"), "split must be"),
+        (lambda: mnist_data.scale_images(torch.zeros(1, 28, 28, dtype=torch.uint8), "imagenet"), "scale must be"),
+        (lambda: mnist_data.course_split("all"), "part must be"),
     ],
 )
 def test_bad_arguments_are_named(call, message):

@@ -9,9 +9,10 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from coursepkg import gan2d, mnist_gan
-from coursepkg import lenet as lenet_module
-from coursepkg.train_mnist import RECIPES, GANRecipe, _ema_with_warmup, train_gan, train_lenet
+from coursepkg.mnist import lenet as lenet_module
+from coursepkg.mnist import models as mnist_models
+from coursepkg.mnist.train import RECIPES, GANRecipe, _ema_with_warmup, train_gan, train_lenet
+from coursepkg.toy2d import losses as gan_losses
 
 TINY = GANRecipe(g_hidden=(16, 32), d_hidden=(32, 16), latent_dim=8, batch_size=16, ema=None)
 TINY_EMA = replace(TINY, ema=0.99, d_lr=4e-4)
@@ -22,7 +23,7 @@ def _images(n: int, seed: int = 0) -> torch.Tensor:
 
 
 def test_networks_have_the_shapes_of_the_lsi_tutorial():
-    generator, discriminator = mnist_gan.Generator(), mnist_gan.Discriminator()
+    generator, discriminator = mnist_models.Generator(), mnist_models.Discriminator()
     g_shapes = [(m.in_features, m.out_features) for m in generator.modules() if isinstance(m, nn.Linear)]
     d_shapes = [(m.in_features, m.out_features) for m in discriminator.modules() if isinstance(m, nn.Linear)]
     assert g_shapes == [(128, 256), (256, 512), (512, 1024), (1024, 784)]
@@ -38,7 +39,7 @@ def test_networks_have_the_shapes_of_the_lsi_tutorial():
 
 def test_spectral_norm_folds_into_plain_weights_with_the_same_outputs():
     torch.manual_seed(0)
-    discriminator = mnist_gan.Discriminator(spectral_norm=True)
+    discriminator = mnist_models.Discriminator(spectral_norm=True)
     discriminator.train()
     for _ in range(3):  # power iterations estimate the top singular value
         discriminator(_images(8))
@@ -50,21 +51,21 @@ def test_spectral_norm_folds_into_plain_weights_with_the_same_outputs():
     discriminator.remove_spectral_norm()
     assert not any(nn.utils.parametrize.is_parametrized(m) for m in discriminator.modules())
     assert torch.allclose(discriminator(x), before, atol=1e-6)
-    plain = mnist_gan.Discriminator()
+    plain = mnist_models.Discriminator()
     plain.load_state_dict(discriminator.state_dict())  # loads into the plain architecture the course ships
 
 
 def test_train_step_updates_each_network_once_without_leaking_gradients():
     torch.manual_seed(0)
-    generator, discriminator = mnist_gan.Generator(8, (16,)), mnist_gan.Discriminator((16,), dropout=0.0)
+    generator, discriminator = mnist_models.Generator(8, (16,)), mnist_models.Discriminator((16,), dropout=0.0)
     d_opt = torch.optim.SGD(discriminator.parameters(), lr=0.1)
     g_opt = torch.optim.SGD(generator.parameters(), lr=0.1)
     g_before = [p.detach().clone() for p in generator.parameters()]
     d_before = [p.detach().clone() for p in discriminator.parameters()]
     x_real, z = _images(10).flatten(1), torch.randn(10, 8)
     with torch.no_grad():
-        expected_d = gan2d.discriminator_loss(discriminator(x_real), discriminator(generator(z))).item()
-    d_loss, g_loss = mnist_gan.train_step(generator, discriminator, x_real, z, d_opt, g_opt)
+        expected_d = gan_losses.discriminator_loss(discriminator(x_real), discriminator(generator(z))).item()
+    d_loss, g_loss = mnist_models.train_step(generator, discriminator, x_real, z, d_opt, g_opt)
     assert d_loss == pytest.approx(expected_d, rel=1e-5)
     assert isinstance(g_loss, float) and g_loss > 0
     assert all(not torch.equal(a, b) for a, b in zip(g_before, generator.parameters(), strict=True))

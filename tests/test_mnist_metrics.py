@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from coursepkg.lenet import LeNet5
-from coursepkg.mnist_metrics import class_coverage, evaluate_generator, frechet_distance
+from coursepkg.mnist.lenet import LeNet5
+from coursepkg.mnist.metrics import class_coverage, evaluate_generator, frechet_distance
 
 
 def test_class_coverage_of_uniform_and_collapsed_labels():

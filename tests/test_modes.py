@@ -1,12 +1,12 @@
-"""coursepkg.modes.mode_coverage on synthetic samples with known answers."""
+"""coursepkg.toy2d.modes.mode_coverage on synthetic samples with known answers."""
 
 import math
 
 import pytest
 import torch
 
-from coursepkg.data2d import mixture_means, mixture_std, sample_data
-from coursepkg.modes import mode_coverage
+from coursepkg.toy2d.data import mixture_means, mixture_std, sample_data
+from coursepkg.toy2d.modes import mode_coverage
 
 RING = mixture_means("ring")
 STD = mixture_std("ring")

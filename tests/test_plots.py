@@ -1,11 +1,12 @@
-"""coursepkg.plots: each helper returns a titled, labelled figure that saves to PNG."""
+"""coursepkg.toy2d.plots: each helper returns a titled, labelled figure that saves to PNG."""
 
 import pytest
 import torch
 from matplotlib.figure import Figure
 
-from coursepkg import gan2d, plots
-from coursepkg.data2d import sample_data
+from coursepkg.toy2d import gan as gan2d
+from coursepkg.toy2d import plots
+from coursepkg.toy2d.data import sample_data
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,14 @@ import shutil
 import pytest
 import torch
 
-from coursepkg import mnist, pretrained
-from coursepkg.mnist_metrics import accuracy, evaluate_generator
+from coursepkg.mnist import data as mnist_data
+from coursepkg.mnist import pretrained
+from coursepkg.mnist.metrics import accuracy, evaluate_generator
 
 
 @pytest.fixture(scope="module")
 def heldout():
-    return mnist.course_split("heldout")
+    return mnist_data.course_split("heldout")
 
 
 def test_every_shipped_file_matches_the_manifest():
@@ -29,16 +30,16 @@ def test_every_shipped_file_matches_the_manifest():
 
 def test_the_manifest_records_the_digits_the_models_saw_and_were_measured_on():
     entry = pretrained.manifest()["models"]["generator"]
-    fit, _ = mnist.course_split("fit")
-    heldout, _ = mnist.course_split("heldout")
-    assert entry["trained_on"]["sha256_of_pixels"] == mnist.fingerprint(fit)
-    assert entry["measured_on"]["sha256_of_pixels"] == mnist.fingerprint(heldout)
+    fit, _ = mnist_data.course_split("fit")
+    heldout, _ = mnist_data.course_split("heldout")
+    assert entry["trained_on"]["sha256_of_pixels"] == mnist_data.fingerprint(fit)
+    assert entry["measured_on"]["sha256_of_pixels"] == mnist_data.fingerprint(heldout)
 
 
 def test_lenet5_meets_its_accuracy_target_on_heldout_digits(heldout):
     images, labels = heldout
     lenet = pretrained.load("lenet5")
-    measured = accuracy(lenet, mnist.lenet_input(images), labels)
+    measured = accuracy(lenet, mnist_data.lenet_input(images), labels)
     assert measured >= 0.985
     assert measured == pytest.approx(pretrained.manifest()["models"]["lenet5"]["metrics"]["heldout_accuracy"], abs=1e-4)
 

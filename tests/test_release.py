@@ -9,7 +9,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_output
 
-from coursepkg.release import (
+from tests.conftest import ROOT
+from tests.leaks import leaks, secret_lines
+from tools.release import (
     INSTRUCTOR_ONLY,
     check_in_sync,
     lab_names,
@@ -18,8 +20,6 @@ from coursepkg.release import (
     repository_spec,
     squash_progress,
 )
-from tests.conftest import ROOT
-from tests.leaks import leaks, secret_lines
 
 
 def test_every_lab_is_in_the_book_and_the_table_of_contents():

@@ -1,16 +1,16 @@
-"""coursepkg.variants2d, wgan, infogan and training: shapes, loss semantics, the loop."""
+"""coursepkg.toy2d.variants, wgan, infogan and training: shapes, loss semantics, the loop."""
 
 import math
 
 import pytest
 import torch
 
-from coursepkg.data2d import sample_data
-from coursepkg.gan2d import discriminator_loss, generator_loss
-from coursepkg.infogan import InfoGAN
-from coursepkg.training import snapshot_steps, train
-from coursepkg.variants2d import StandardGAN
-from coursepkg.wgan import WGAN
+from coursepkg.toy2d.data import sample_data
+from coursepkg.toy2d.infogan import InfoGAN
+from coursepkg.toy2d.losses import discriminator_loss, generator_loss
+from coursepkg.toy2d.training import snapshot_steps, train
+from coursepkg.toy2d.variants import StandardGAN
+from coursepkg.toy2d.wgan import WGAN
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -6,8 +6,9 @@ before it ran in the same kernel and may have replaced ``torch.allclose`` or a
 
 1. the *probe*: a fresh Python process (:mod:`coursepkg.grading.probe`) runs the
    notebook's setup cells and the student's solution cells, with the lab's
-   reference modules made unimportable, calls the student's code on fixed
-   inputs and writes what it returned to a file;
+   answer keys and every module that imports them made unimportable
+   (:func:`blocked_modules`), calls the student's code on fixed inputs and
+   writes what it returned to a file;
 2. the *judge*: this process, which never ran student code, reads those
    observations (``torch.load(weights_only=True)``: plain tensors and numbers)
    and compares them with the references.
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +37,74 @@ import torch
 
 from coursepkg.grading.checks import CheckFailed
 
-__all__ = ["SETUP_TAG", "check_key", "judge", "probe_in_subprocess", "requested_checks", "student_program"]
+__all__ = [
+    "SETUP_TAG",
+    "blocked_modules",
+    "check_key",
+    "import_graph",
+    "judge",
+    "probe_in_subprocess",
+    "requested_checks",
+    "student_program",
+]
 
 #: Tag of the notebook's read-only setup cells (imports, constants), which the
 #: probe runs before the solution cells.
 SETUP_TAG = "setup"
 
 CheckId = tuple[str, str]  # (module, check name)
+
+
+@cache
+def import_graph() -> dict[str, frozenset[str]]:
+    """Which ``coursepkg`` modules each module of the package imports, read from the source.
+
+    Returns:
+        ``{module: modules it imports}`` for every module outside :mod:`coursepkg.grading`
+        (the grader imports answer keys by design), counting ``import a.b``,
+        ``from a import b`` (``a.b`` when it is a module) and imports inside functions.
+    """
+    package = Path(__file__).resolve().parents[1]
+    names = {
+        ".".join(("coursepkg", *path.relative_to(package).with_suffix("").parts)).removesuffix(".__init__"): path
+        for path in package.rglob("*.py")
+    }
+    graph = {}
+    for name, path in names.items():
+        if name.startswith("coursepkg.grading"):
+            continue
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.add(node.module)
+                imported.update(f"{node.module}.{alias.name}" for alias in node.names)
+        graph[name] = frozenset(imported & names.keys())
+    return graph
+
+
+def blocked_modules(answer_keys: Iterable[str]) -> frozenset[str]:
+    """The modules the isolated re-run makes unimportable for a lab.
+
+    Args:
+        answer_keys: the lab's ``ANSWER_KEYS``, e.g. ``("coursepkg.theory.divergences",)``.
+
+    Returns:
+        The answer keys and every module outside :mod:`coursepkg.grading` that imports
+        one of them, directly or through other modules: none of what is left can hand
+        a student a reference function.
+    """
+    graph = import_graph()
+    blocked = set(answer_keys)
+    unknown = blocked - graph.keys()
+    if unknown:
+        raise ValueError(f"answer keys {sorted(unknown)} are not modules of coursepkg; fix the lab's ANSWER_KEYS.")
+    while True:
+        more = {module for module, imports in graph.items() if imports & blocked} - blocked
+        if not more:
+            return frozenset(blocked)
+        blocked |= more
 
 
 def requested_checks(source: str) -> list[CheckId]:

@@ -1,7 +1,7 @@
 """Checks of the 2D GAN lab (``solutions/lab_2d_gan``).
 
-Each exercise is checked on its own, against the :mod:`coursepkg.gan2d` and
-:mod:`coursepkg.metrics` references: the step functions run on a reference
+Each exercise is checked on its own, against the :mod:`coursepkg.toy2d.gan` and
+:mod:`coursepkg.toy2d.mmd` references: the step functions run on a reference
 model with fixed weights, and the training loop runs with reference steps, so a
 mistake in one exercise costs the points of that exercise only.
 
@@ -24,7 +24,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from coursepkg import data2d, gan2d, metrics
 from coursepkg.grading.checks import (
     Check,
     CheckFailed,
@@ -44,12 +43,17 @@ from coursepkg.grading.checks import (
     require_tensor,
     substituted,
 )
+from coursepkg.toy2d import data as data2d
+from coursepkg.toy2d import gan as gan2d
+from coursepkg.toy2d import losses as gan_losses
+from coursepkg.toy2d import mmd
 
-__all__ = ["CHECKS", "REFERENCE_MODULES", "check"]
+__all__ = ["CHECKS", "ANSWER_KEYS", "check"]
 
-#: Modules holding this lab's reference solutions. The isolated probe makes them
-#: unimportable, so a submission cannot pass by calling or wrapping them.
-REFERENCE_MODULES: tuple[str, ...] = ("coursepkg.gan2d", "coursepkg.metrics")
+#: The modules that hold this lab's answers (the 2D lab's GAN, its losses and MMD). The isolated re-run
+#: makes them, and every
+#: module that imports them, unimportable (:func:`coursepkg.grading.isolation.blocked_modules`).
+ANSWER_KEYS: tuple[str, ...] = ("coursepkg.toy2d.gan", "coursepkg.toy2d.losses", "coursepkg.toy2d.mmd")
 
 _SEED = 1234
 _LATENT_DIM = 3  # not 2, so that a latent size swapped with the data size shows
@@ -251,9 +255,9 @@ def _reference_run(name: str, scale: float) -> tuple[list[float], list[torch.Ten
     losses, params = [], []
     for _ in range(2):
         if name == "discriminator_step":
-            loss = gan2d.discriminator_loss(gan.discriminate(x_real), gan.discriminate(gan.generator(z).detach()))
+            loss = gan_losses.discriminator_loss(gan.discriminate(x_real), gan.discriminate(gan.generator(z).detach()))
         else:
-            loss = gan2d.generator_loss(gan.discriminate(gan.generator(z)))
+            loss = gan_losses.generator_loss(gan.discriminate(gan.generator(z)))
         optimizer.zero_grad()
         (scale * loss).backward()
         optimizer.step()
@@ -548,7 +552,7 @@ def _mmd_variants(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> dict[st
 
 def _judge_mmd_value(got: float | str, x: torch.Tensor, y: torch.Tensor, bandwidth: float, call: str) -> None:
     require(isinstance(got, float), f"{call} must return a float; it returned {got}.")
-    expected = metrics.mmd2(x, y, bandwidth=bandwidth)
+    expected = mmd.mmd2(x, y, bandwidth=bandwidth)
     if abs(got - expected) <= 1e-4 * abs(expected) + 1e-6:
         return
     message = f"{call} returned {got:.6f}; expected {expected:.6f}."

@@ -2,7 +2,7 @@
 
 Every exercise is a pure function of discrete distributions, so each check
 calls the student's function on fixed cases and compares with
-:mod:`coursepkg.divergences`. Failing values are matched against the usual
+:mod:`coursepkg.theory.divergences`. Failing values are matched against the usual
 mistakes (KL in the wrong direction, log base 2, a missing factor 1/2, an
 inverted ``D*``) to say which one was made.
 """
@@ -15,12 +15,15 @@ from typing import Any
 
 import torch
 
-from coursepkg import divergences as reference
 from coursepkg.grading.checks import Check, CheckFailed, Observations, bind, check_pair, registry, require, substituted
+from coursepkg.theory import divergences as reference
 
-__all__ = ["CHECKS", "REFERENCE_MODULES", "check"]
+__all__ = ["CHECKS", "ANSWER_KEYS", "check"]
 
-REFERENCE_MODULES: tuple[str, ...] = ("coursepkg.divergences",)
+#: The modules that hold this lab's answers (the divergences). The isolated re-run
+#: makes them, and every
+#: module that imports them, unimportable (:func:`coursepkg.grading.isolation.blocked_modules`).
+ANSWER_KEYS: tuple[str, ...] = ("coursepkg.theory.divergences",)
 
 LOG2 = math.log(2)
 

@@ -24,7 +24,6 @@ from ribs.emitters import EvolutionStrategyEmitter
 from ribs.schedulers import Scheduler
 from torch import nn
 
-from coursepkg import lsi, mnist, pretrained
 from coursepkg.grading.checks import (
     Check,
     CheckFailed,
@@ -37,11 +36,17 @@ from coursepkg.grading.checks import (
     require,
     substituted,
 )
+from coursepkg.lsi import measures as lsi_measures
+from coursepkg.lsi import search as lsi_search
+from coursepkg.mnist import data as mnist_data
+from coursepkg.mnist import pretrained
 
-__all__ = ["CHECKS", "REFERENCE_MODULES", "check", "small_scheduler"]
+__all__ = ["CHECKS", "ANSWER_KEYS", "check", "small_scheduler"]
 
-#: Modules holding this lab's reference solutions: the isolated probe makes them unimportable.
-REFERENCE_MODULES: tuple[str, ...] = ("coursepkg.lsi", "coursepkg.benchmark_lsi")
+#: The modules that hold this lab's answers (the measures, the objective and the search loop). The isolated re-run
+#: makes them, and every
+#: module that imports them, unimportable (:func:`coursepkg.grading.isolation.blocked_modules`).
+ANSWER_KEYS: tuple[str, ...] = ("coursepkg.lsi.measures", "coursepkg.lsi.search")
 
 _SEED = 2025
 
@@ -71,7 +76,7 @@ def _quantised_noise(count: int) -> torch.Tensor:
 @cache
 def _real_digits() -> torch.Tensor:
     """Sixteen held-out digits (two of each of 0-7), ``(16, 1, 28, 28)`` in [0, 1]."""
-    images, labels = mnist.course_split("heldout")
+    images, labels = mnist_data.course_split("heldout")
     picks = torch.cat([torch.nonzero(labels == d)[:2, 0] for d in range(8)])
     return (images[picks] + 1) / 2
 
@@ -181,7 +186,7 @@ def _lightness_mistakes(images: torch.Tensor) -> dict[str, torch.Tensor]:
 def _judge_measure(
     name: str, cases: tuple[str, ...], mistakes: Callable[[torch.Tensor], dict[str, torch.Tensor]]
 ) -> Callable[[Observations], str]:
-    reference = getattr(lsi, name)
+    reference = getattr(lsi_measures, name)
 
     def judge(observations: Observations) -> str:
         all_cases = _image_cases()
@@ -198,7 +203,7 @@ def _judge_measure_details(
     name: str, mistakes: Callable[[torch.Tensor], dict[str, torch.Tensor]]
 ) -> Callable[[Observations], str]:
     visible = _judge_measure(name, tuple(_image_cases()), mistakes)
-    reference = getattr(lsi, name)
+    reference = getattr(lsi_measures, name)
 
     def judge(observations: Observations) -> str:
         visible(observations)
@@ -227,7 +232,7 @@ def _probability_mistakes(images: torch.Tensor, digit: int) -> dict[str, torch.T
     with torch.no_grad():
         log_p = lenet(normalised)[:, digit].double()
         raw = lenet(images)[:, digit].double()
-        as_gan = lenet(mnist.lenet_input(images))[:, digit].double()
+        as_gan = lenet(mnist_data.lenet_input(images))[:, digit].double()
     return {
         "log-probabilities; LeNet-5 returns log_softmax, so take torch.exp of it": log_p,
         "the images were not normalised with LeNet-5's mean 0.1307 and std 0.3081": raw.exp(),
@@ -240,7 +245,7 @@ def _judge_probability_cases(observations: Observations, digits: tuple[int, ...]
     images = _real_digits()
     for digit in digits:
         call = f"digit_probability(lenet, images, {digit}) on 16 real digits"
-        expected = lsi.digit_probability(lenet, images, digit).double()
+        expected = lsi_measures.digit_probability(lenet, images, digit).double()
         _compare(observations[str(digit)], expected, call, _probability_mistakes(images, digit))
 
 
@@ -264,7 +269,7 @@ def _probe_evaluate(namespace: Mapping[str, Any]) -> Observations:
     function = namespace["evaluate"]
     generator, lenet = _models()
     # Graded on its own: the functions of the earlier exercises are the references.
-    with substituted(function, {name: getattr(lsi, name) for name in _STUDENT_MEASURES}):
+    with substituted(function, {name: getattr(lsi_measures, name) for name in _STUDENT_MEASURES}):
         return {
             str(digit): _outcome(function, _latents(count), generator, lenet, digit=digit)
             for digit, count in ((8, 12), (5, 7))
@@ -275,11 +280,11 @@ def _evaluate_mistakes(latents: np.ndarray, digit: int) -> dict[str, tuple[torch
     generator, lenet = _models()
     with torch.no_grad():
         raw = generator(torch.as_tensor(latents, dtype=torch.float32)).reshape(-1, 1, 28, 28)
-    objectives, measures = lsi.evaluate(latents, generator, lenet, digit=digit)
+    objectives, measures = lsi_measures.evaluate(latents, generator, lenet, digit=digit)
     return {
         "the generator's images were used as they are, in [-1, 1]; map them to [0, 1] with (x + 1) / 2 first": (
-            lsi.digit_probability(lenet, raw, digit).double(),
-            lsi.measures(raw).double(),
+            lsi_measures.digit_probability(lenet, raw, digit).double(),
+            lsi_measures.measures(raw).double(),
         ),
         "the measures are in the wrong order; the archive's first axis is boldness, the second lightness": (
             torch.from_numpy(objectives),
@@ -299,7 +304,9 @@ def _judge_evaluate_cases(observations: Observations, cases: tuple[tuple[int, in
             f"{call} must return a pair of numpy arrays (objectives, measures); it returned {got}.",
         )
         latents = _latents(count)
-        objectives, measures = (torch.from_numpy(v) for v in lsi.evaluate(latents, generator, lenet, digit=digit))
+        objectives, measures = (
+            torch.from_numpy(v) for v in lsi_measures.evaluate(latents, generator, lenet, digit=digit)
+        )
         mistakes = _evaluate_mistakes(latents, digit)
         _compare(got[0], objectives, f"the objectives of {call}", {m: v[0] for m, v in mistakes.items()})
         require(
@@ -372,7 +379,7 @@ def _probe_illuminate(namespace: Mapping[str, Any]) -> Observations:
 
 
 def _judge_loop(observations: Observations, iterations: int, seed: int) -> int:
-    expected = _run_loop(lsi.illuminate, iterations, seed)
+    expected = _run_loop(lsi_search.illuminate, iterations, seed)
     seen = observations[f"{iterations} {seed}"]
     call = f"illuminate(scheduler, evaluate, iterations={iterations}) on a small seeded scheduler"
     calls = seen["batch_sizes"]

@@ -3,12 +3,12 @@
 The networks are checked by what they compute, not by how they are written:
 the probe gives every ``nn.Linear`` of the student's network fixed weights
 chosen by its shape, runs it on fixed inputs, and the judge compares with the
-:mod:`coursepkg.mnist_gan` reference carrying the same weights. Any correct
+:mod:`coursepkg.mnist.models` reference carrying the same weights. Any correct
 layout (``nn.Sequential``, layers as attributes, functional activations) passes;
 a wrong width, a ReLU instead of LeakyReLU(0.2) or a missing tanh does not, and
 the message names it.
 
-The losses are compared with :mod:`coursepkg.gan2d` on fixed logits. The
+The losses are compared with :mod:`coursepkg.toy2d.gan` on fixed logits. The
 training step runs on small reference networks with plain SGD (whose update is
 exactly ``lr * gradient``) and stale gradients left in both networks, so a
 missing ``zero_grad``, a missing ``detach`` or a generator scored by the old
@@ -25,7 +25,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from coursepkg import gan2d, mnist_gan
 from coursepkg.grading.checks import (
     Check,
     CheckFailed,
@@ -45,18 +44,15 @@ from coursepkg.grading.checks import (
     require_tensor,
     substituted,
 )
+from coursepkg.mnist import models as mnist_models
+from coursepkg.toy2d import losses as gan_losses
 
-__all__ = ["CHECKS", "REFERENCE_MODULES", "check"]
+__all__ = ["CHECKS", "ANSWER_KEYS", "check"]
 
-#: Modules holding this lab's reference solutions (or building them): the
-#: isolated probe makes them unimportable.
-REFERENCE_MODULES: tuple[str, ...] = (
-    "coursepkg.gan2d",
-    "coursepkg.mnist_gan",
-    "coursepkg.train_mnist",
-    "coursepkg.pretrained",
-    "coursepkg.benchmark_mnist",
-)
+#: The modules that hold this lab's answers (the MNIST networks and the GAN losses). The isolated re-run
+#: makes them, and every
+#: module that imports them, unimportable (:func:`coursepkg.grading.isolation.blocked_modules`).
+ANSWER_KEYS: tuple[str, ...] = ("coursepkg.mnist.models", "coursepkg.toy2d.losses")
 
 _SEED = 2024
 _G_LINEARS = [(128, 256), (256, 512), (512, 1024), (1024, 784)]
@@ -336,8 +332,8 @@ def _loss_mistakes(name: str, real: torch.Tensor, fake: torch.Tensor) -> dict[st
 
 def _reference_loss(name: str, real: torch.Tensor, fake: torch.Tensor) -> float:
     if name == "discriminator_loss":
-        return gan2d.discriminator_loss(real, fake).item()
-    return gan2d.generator_loss(fake).item()
+        return gan_losses.discriminator_loss(real, fake).item()
+    return gan_losses.generator_loss(fake).item()
 
 
 def _judge_loss_case(observations: Observations, name: str, case: str) -> None:
@@ -406,8 +402,8 @@ class _RecordingSGD(torch.optim.SGD):
 def _step_fixture() -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor, _RecordingSGD, _RecordingSGD]:
     """Small reference networks with stale gradients, a real batch, noise and two recording optimizers."""
     torch.manual_seed(_SEED)
-    generator = mnist_gan.Generator(latent_dim=8, hidden=(16, 32))
-    discriminator = mnist_gan.Discriminator(hidden=(32, 16), dropout=0.0)
+    generator = mnist_models.Generator(latent_dim=8, hidden=(16, 32))
+    discriminator = mnist_models.Discriminator(hidden=(32, 16), dropout=0.0)
     g = torch.Generator().manual_seed(_SEED)
     x_real = 2 * torch.rand(12, 784, generator=g) - 1
     z = torch.randn(12, 8, generator=g)
@@ -431,7 +427,7 @@ _STEP_ERROR_HINTS = {
 def _probe_train_step(namespace: Mapping[str, Any]) -> Observations:
     train_step = namespace["train_step"]
     generator, discriminator, x_real, z, d_opt, g_opt = _step_fixture()
-    references = {"discriminator_loss": gan2d.discriminator_loss, "generator_loss": gan2d.generator_loss}
+    references = {"discriminator_loss": gan_losses.discriminator_loss, "generator_loss": gan_losses.generator_loss}
     with substituted(train_step, references):
         try:
             returned = train_step(generator, discriminator, x_real, z, d_opt, g_opt)
@@ -456,7 +452,7 @@ def _reference_step(*, stale_d: bool = False, stale_g: bool = False, saturating:
     """The reference step on the fixture, or one of the usual mistakes."""
     generator, discriminator, x_real, z, d_opt, g_opt = _step_fixture()
     x_fake = generator(z)
-    d_loss = gan2d.discriminator_loss(discriminator(x_real), discriminator(x_fake.detach()))
+    d_loss = gan_losses.discriminator_loss(discriminator(x_real), discriminator(x_fake.detach()))
     if not stale_d:
         d_opt.zero_grad()
     d_loss.backward()
@@ -465,7 +461,7 @@ def _reference_step(*, stale_d: bool = False, stale_g: bool = False, saturating:
     g_loss = (
         -F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
         if saturating
-        else gan2d.generator_loss(fake_logits)
+        else gan_losses.generator_loss(fake_logits)
     )
     if not stale_g:
         g_opt.zero_grad()

@@ -6,8 +6,9 @@ Started by :func:`coursepkg.grading.isolation.probe_in_subprocess` as::
 
 ``REQUEST.json`` holds ``{"program": [cell sources], "checks": [[module, name], ...]}``.
 The check modules are imported first (they hold the fixtures and the
-references the probes need); then every module they list in
-``REFERENCE_MODULES`` is made unimportable, and the cells run. A cell that
+references the probes need); then their ``ANSWER_KEYS``, and every module that
+imports one (:func:`~coursepkg.grading.isolation.blocked_modules`), are made
+unimportable, and the cells run. A cell that
 raises is reported and skipped, as in a notebook run with errors allowed.
 """
 
@@ -23,8 +24,8 @@ import torch
 from IPython.core.inputtransformer2 import TransformerManager
 
 from coursepkg.grading.checks import describe_error
-from coursepkg.grading.isolation import check_key
-from coursepkg.runtime import use_available_cores
+from coursepkg.grading.isolation import blocked_modules, check_key
+from coursepkg.util.runtime import use_available_cores
 
 
 class _NoMagic:
@@ -74,7 +75,7 @@ def main(argv: list[str]) -> int:
     use_available_cores()
     checks = [tuple(c) for c in request["checks"]]
     modules: dict[str, ModuleType] = {m: importlib.import_module(m) for m, _ in checks}
-    blocked = frozenset(reference for module in modules.values() for reference in module.REFERENCE_MODULES)
+    blocked = blocked_modules(key for module in modules.values() for key in module.ANSWER_KEYS)
     for reference in blocked:
         _block(reference)
 

@@ -8,7 +8,7 @@ budget a submission may take on 2 CPU cores.
 
 Usage, from the repository root::
 
-    python benchmarks/autograde.py [LAB] [--repeat N]
+    python tools/benchmark_autograde.py [LAB] [--repeat N]
 """
 
 from __future__ import annotations

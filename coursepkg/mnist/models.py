@@ -6,9 +6,9 @@ Space of an MNIST GAN", so the LSI chapter's experiments carry over:
 * :class:`Generator`: ``z`` of size 128 -> 256 -> 512 -> 1024 -> 784, LeakyReLU(0.2)
   between layers and a tanh at the end, so images lie in ``[-1, 1]``;
 * :class:`Discriminator`: 784 -> 1024 -> 512 -> 256 -> 1 with LeakyReLU(0.2) and
-  dropout, returning *logits* (the losses of :mod:`coursepkg.gan2d` apply the sigmoid).
+  dropout, returning *logits* (the losses of :mod:`coursepkg.toy2d.gan` apply the sigmoid).
 
-The losses are those of :mod:`coursepkg.gan2d` (a GAN is a GAN, whatever the
+The losses are those of :mod:`coursepkg.toy2d.gan` (a GAN is a GAN, whatever the
 data); :func:`train_step` does one discriminator and one generator update.
 """
 
@@ -19,7 +19,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from coursepkg.gan2d import GANBase, discriminator_loss, generator_loss
+from coursepkg.toy2d.gan import GANBase
+from coursepkg.toy2d.losses import discriminator_loss, generator_loss
 
 __all__ = ["IMAGE_SIZE", "LATENT_DIM", "Discriminator", "Generator", "MNISTGAN", "train_step"]
 
@@ -102,7 +103,7 @@ class Discriminator(nn.Module):
 
 
 class MNISTGAN(GANBase):
-    """A :class:`Generator` and a :class:`Discriminator`, with the interface of :class:`coursepkg.gan2d.GANBase`.
+    """A :class:`Generator` and a :class:`Discriminator`, with the interface of :class:`coursepkg.toy2d.gan.GANBase`.
 
     Args:
         latent_dim: size of the latent vector.

@@ -10,10 +10,10 @@ A :class:`Variant` is an ``nn.Module`` with a ``generator`` and a
   clips its weights there).
 
 This module holds the base class and :class:`StandardGAN`, the non-saturating
-GAN of :mod:`coursepkg.gan2d` with three options the recap chapter compares:
+GAN of :mod:`coursepkg.toy2d.gan` with three options the recap chapter compares:
 dropout in the generator, a packed discriminator (PacGAN, Lin et al. 2018) and
-the saturating minimax loss of the original paper. :mod:`coursepkg.wgan` and
-:mod:`coursepkg.infogan` add the other two variants;
+the saturating minimax loss of the original paper. :mod:`coursepkg.toy2d.wgan` and
+:mod:`coursepkg.toy2d.infogan` add the other two variants;
 :func:`coursepkg.training.train` trains any of them.
 """
 
@@ -22,7 +22,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from coursepkg.gan2d import discriminator_loss, generator_loss, mlp
+from coursepkg.toy2d.gan import mlp
+from coursepkg.toy2d.losses import discriminator_loss, generator_loss
 
 __all__ = ["Objective", "StandardGAN", "Variant"]
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from coursepkg.gan2d import discriminator_loss, generator_loss, mlp
-from coursepkg.variants2d import Objective, Variant
+from coursepkg.toy2d.gan import mlp
+from coursepkg.toy2d.losses import discriminator_loss, generator_loss
+from coursepkg.toy2d.variants import Objective, Variant
 
 __all__ = ["InfoGAN"]
 
@@ -45,7 +46,7 @@ class InfoGAN(Variant):
         codes: number of values of the categorical code, at least 2.
         info_weight: weight ``lambda`` of the cross-entropy term in both losses
             (1 in the paper for discrete codes).
-        dim, hidden, noise_dim, depth: as in :class:`coursepkg.variants2d.Variant`;
+        dim, hidden, noise_dim, depth: as in :class:`coursepkg.toy2d.variants.Variant`;
             ``depth`` at least 2 (the Q head branches off after ``depth - 1``
             hidden layers).
 

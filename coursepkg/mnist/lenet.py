@@ -4,7 +4,7 @@ The layout is that of the pyribs LSI tutorial (after LeCun et al. 1998): two
 5x5 convolutions with 6 and 16 channels, each followed by 2x2 max pooling and
 ReLU, then fully connected layers 256 -> 120 -> 84 -> 10 and a log-softmax.
 Its 84-dimensional penultimate activations are the feature space of the
-Frechet distance in :mod:`coursepkg.mnist_metrics`.
+Frechet distance in :mod:`coursepkg.mnist.metrics`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from coursepkg.mnist import SCALES
+from coursepkg.mnist.data import SCALES
 
 __all__ = ["FEATURE_DIM", "LeNet5", "augment"]
 

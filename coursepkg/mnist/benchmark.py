@@ -1,6 +1,6 @@
 """Benchmark of the MNIST models: LeNet-5's accuracy, and our GAN recipe against a tutorial's.
 
-Both GAN recipes of :data:`coursepkg.train_mnist.RECIPES` train from the same
+Both GAN recipes of :data:`coursepkg.mnist.train.RECIPES` train from the same
 seed on the same digits for the same CPU time (process time, all threads), and
 are then measured with the shipped LeNet-5 on the held-out digits; the shipped
 generator is measured beside them. Run it with
@@ -13,9 +13,10 @@ import time
 
 import torch
 
-from coursepkg import mnist, pretrained
-from coursepkg.mnist_metrics import GeneratorReport, accuracy, evaluate_generator
-from coursepkg.train_mnist import RECIPES, train_gan
+from coursepkg.mnist import data as mnist_data
+from coursepkg.mnist import pretrained
+from coursepkg.mnist.metrics import GeneratorReport, accuracy, evaluate_generator
+from coursepkg.mnist.train import RECIPES, train_gan
 
 __all__ = ["format_table", "run_benchmark"]
 
@@ -52,12 +53,12 @@ def run_benchmark(*, cpu_budget_s: float, seed: int = 0, progress: bool = True) 
     """
     if cpu_budget_s <= 0:
         raise ValueError(f"cpu_budget_s must be positive, got {cpu_budget_s}.")
-    fit, _ = mnist.course_split("fit")
-    heldout, labels = mnist.course_split("heldout")
+    fit, _ = mnist_data.course_split("fit")
+    heldout, labels = mnist_data.course_split("heldout")
     lenet = pretrained.load("lenet5")
     lines = [
         f"threads: {torch.get_num_threads()}; training digits: {len(fit)}; held-out digits: {len(heldout)}",
-        f"LeNet-5 held-out accuracy: {100 * accuracy(lenet, mnist.lenet_input(heldout), labels):.2f} %",
+        f"LeNet-5 held-out accuracy: {100 * accuracy(lenet, mnist_data.lenet_input(heldout), labels):.2f} %",
         "",
     ]
     rows = []

@@ -9,8 +9,7 @@ The pieces, in the order the lab builds them:
 * :func:`train_gan` alternates ``d_steps`` discriminator updates with one
   generator update and returns the loss history.
 
-Losses use ``BCEWithLogitsLoss``, which folds the sigmoid into the log and so
-stays finite where ``log(sigmoid(x))`` would underflow.
+The losses are those of :mod:`coursepkg.toy2d.losses`.
 """
 
 from __future__ import annotations
@@ -21,18 +20,16 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from coursepkg.toy2d.losses import discriminator_loss, generator_loss
+
 __all__ = [
     "GAN",
     "GANBase",
-    "discriminator_loss",
     "discriminator_step",
-    "generator_loss",
     "generator_step",
     "mlp",
     "train_gan",
 ]
-
-_bce = nn.BCEWithLogitsLoss()
 
 
 def mlp(in_features: int, hidden: int, out_features: int, *, depth: int = 3, dropout: float = 0.0) -> nn.Sequential:
@@ -116,29 +113,6 @@ class GAN(GANBase):
         self.latent_dim = latent_dim
         self.generator = mlp(latent_dim, h, dim)
         self.discriminator = mlp(dim, h, 1)
-
-
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy of ``D``: real points labelled 1, fake points labelled 0.
-
-    Args:
-        real_logits: ``(n, 1)`` logits of real points.
-        fake_logits: ``(m, 1)`` logits of generated points.
-
-    Returns:
-        Scalar tensor ``BCE(real, 1) + BCE(fake, 0)``, each term a batch mean.
-    """
-    return _bce(real_logits, torch.ones_like(real_logits)) + _bce(fake_logits, torch.zeros_like(fake_logits))
-
-
-def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-    """Non-saturating generator loss ``-mean(log D(G(z)))`` from ``(m, 1)`` logits.
-
-    Written as ``BCE(fake, 1)``: the generator is trained to make ``D`` call its
-    points real. Its gradient is large exactly when ``D`` rejects the fakes,
-    unlike the saturating ``mean(log(1 - D(G(z))))`` of the minimax game.
-    """
-    return _bce(fake_logits, torch.ones_like(fake_logits))
 
 
 def discriminator_step(gan: GANBase, x_real: torch.Tensor, z: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:

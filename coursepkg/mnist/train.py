@@ -23,9 +23,9 @@ from torch.optim.swa_utils import AveragedModel
 from torchvision.utils import save_image
 from tqdm import tqdm
 
-from coursepkg.files import write_atomic
-from coursepkg.lenet import LeNet5, augment
-from coursepkg.mnist_gan import MNISTGAN, train_step
+from coursepkg.mnist.lenet import LeNet5, augment
+from coursepkg.mnist.models import MNISTGAN, train_step
+from coursepkg.util.files import write_atomic
 
 __all__ = ["GANRecipe", "RECIPES", "TrainedGAN", "default_device", "train_gan", "train_lenet"]
 
@@ -67,7 +67,7 @@ class GANRecipe:
 #: ``"ours"``: the course's recipe (DCGAN's Adam settings, batches of 64, and an
 #: averaged generator). ``"peer"``: the recipe of a popular MNIST GAN tutorial
 #: (latent 100, Adam lr 1e-4 with default betas, batch 32, the last weights).
-#: ``benchmarks/sweep_mnist_recipes.py`` holds the candidates they were chosen from.
+#: ``tools/sweep_mnist_recipes.py`` holds the candidates they were chosen from.
 RECIPES: dict[str, GANRecipe] = {
     "ours": GANRecipe(),
     "peer": GANRecipe(latent_dim=100, lr=1e-4, betas=(0.9, 0.999), batch_size=32, ema=None),
@@ -148,7 +148,7 @@ def train_gan(
     device: torch.device | str | None = None,
     progress: bool = True,
 ) -> TrainedGAN:
-    """Train an :class:`~coursepkg.mnist_gan.MNISTGAN` with the non-saturating loss.
+    """Train an :class:`~coursepkg.mnist.models.MNISTGAN` with the non-saturating loss.
 
     Args:
         images: ``(n, 1, 28, 28)`` float32 real images in ``[-1, 1]``.

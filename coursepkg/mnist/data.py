@@ -4,7 +4,7 @@ Digits are loaded with :class:`torchvision.datasets.MNIST` from a data folder
 the user chooses (``root=`` or the ``COURSEPKG_DATA`` environment variable,
 default ``~/.cache/coursepkg``). Where that folder has no full MNIST and it
 cannot be downloaded, the course falls back to the real digits shipped inside
-this package (``coursepkg/data/mnist``: the official 10,000-image test split
+this package (``coursepkg/mnist/digits``: the official 10,000-image test split
 and a 5,000-image subset of the training split), with one warning that says so.
 
 The course's split, used by the shipped models and by every number the book reports:
@@ -67,7 +67,7 @@ def _shipped_root(root: Path) -> Path:
     """Unpack the shipped digits into ``root/shipped/MNIST/raw`` (once), in torchvision's layout."""
     raw = root / "shipped" / "MNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
-    package = resources.files("coursepkg") / "data" / "mnist"
+    package = resources.files("coursepkg.mnist") / "digits"
     for name, (shipped, md5) in _SHIPPED.items():
         target = raw / name
         if target.exists():
@@ -75,7 +75,7 @@ def _shipped_root(root: Path) -> Path:
         data = (package / shipped).read_bytes()
         if hashlib.md5(data).hexdigest() != md5:
             raise RuntimeError(
-                f"The shipped file coursepkg/data/mnist/{shipped} is corrupt (md5 mismatch); reinstall coursepkg."
+                f"The shipped file coursepkg/mnist/digits/{shipped} is corrupt (md5 mismatch); reinstall coursepkg."
             )
         # Write beside the target, then rename: an interrupted unpack leaves no half file.
         partial = target.with_suffix(".partial")
@@ -86,7 +86,7 @@ def _shipped_root(root: Path) -> Path:
 
 def _caller_outside_package() -> int:
     """The ``stacklevel`` that makes a warning point at the first caller outside coursepkg."""
-    package = str(Path(__file__).parent)
+    package = str(Path(__file__).parents[1])  # the coursepkg folder
     frame, level = sys._getframe(1), 1
     while frame is not None and frame.f_code.co_filename.startswith(package):
         frame, level = frame.f_back, level + 1

@@ -27,9 +27,9 @@ from matplotlib.animation import FuncAnimation
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from coursepkg.plots import DATA_COLOR, MODEL_COLOR, Extent, decision_grid, draw_losses
-from coursepkg.training import TrainingRun
-from coursepkg.variants2d import Variant
+from coursepkg.toy2d.plots import DATA_COLOR, MODEL_COLOR, Extent, decision_grid, draw_losses
+from coursepkg.toy2d.training import TrainingRun
+from coursepkg.toy2d.variants import Variant
 
 __all__ = [
     "MAX_BYTES",

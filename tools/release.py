@@ -8,10 +8,10 @@ output, so nothing of the solution or of the hidden tests reaches the book.
 
 Usage, from the repository root::
 
-    python -m coursepkg.release            # regenerate every lab page in book/
-    python -m coursepkg.release lab_2d_gan # just one
-    python -m coursepkg.release --check    # fail if book/ is out of date
-    python -m coursepkg.release --student-branch  # commit the student-facing tree
+    python -m tools.release            # regenerate every lab page in book/
+    python -m tools.release lab_2d_gan # just one
+    python -m tools.release --check    # fail if book/ is out of date
+    python -m tools.release --student-branch  # commit the student-facing tree
 
 The launch buttons and the notebooks' Colab install line point at the branch
 named in ``_config.yml`` (``student``): a copy of the committed ``HEAD``
@@ -270,7 +270,7 @@ def publish_student_branch(root: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: regenerate lab pages, check them, or publish the student branch."""
-    parser = argparse.ArgumentParser(prog="python -m coursepkg.release", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.release", description=__doc__.split("\n\n")[0])
     parser.add_argument("labs", nargs="*", help="labs to regenerate (default: all in solutions/)")
     parser.add_argument("--check", action="store_true", help="only check that book/ is up to date")
     parser.add_argument(

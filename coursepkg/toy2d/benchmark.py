@@ -1,6 +1,6 @@
 """Mode-coverage benchmark: train each GAN variant on the ring and the grid, print a table.
 
-Protocol of PacGAN (Lin et al., 2018, section 5.1), as :mod:`coursepkg.modes`
+Protocol of PacGAN (Lin et al., 2018, section 5.1), as :mod:`coursepkg.toy2d.modes`
 computes it: each run trains one variant from one seed, draws 2,500 samples and
 counts the modes captured, the share of high-quality samples (within 3 std of
 their nearest mode) and the reverse KL divergence of the mode histogram. The
@@ -9,8 +9,8 @@ torch thread per run), how many runs hit the target (every mode, with at least
 98 % high-quality samples on the ring and 95 % on the grid), and the published
 rows beside ours.
 
-Run ``python -m coursepkg.benchmark_modes --help``; the recap chapter shows the
-table of ``python -m coursepkg.benchmark_modes --jobs 2 --out book/data/mode_benchmark.json``.
+Run ``python -m coursepkg.toy2d.benchmark --help``; the recap chapter shows the
+table of ``python -m coursepkg.toy2d.benchmark --jobs 2 --out book/data/mode_benchmark.json``.
 """
 
 from __future__ import annotations
@@ -31,14 +31,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from coursepkg.arguments import names, positive_int
-from coursepkg.data2d import mixture_means, mixture_std, sample_data
-from coursepkg.files import write_json
-from coursepkg.infogan import InfoGAN
-from coursepkg.modes import mode_coverage
-from coursepkg.training import train
-from coursepkg.variants2d import StandardGAN, Variant
-from coursepkg.wgan import WGAN
+from coursepkg.toy2d.data import mixture_means, mixture_std, sample_data
+from coursepkg.toy2d.infogan import InfoGAN
+from coursepkg.toy2d.modes import mode_coverage
+from coursepkg.toy2d.training import train
+from coursepkg.toy2d.variants import StandardGAN, Variant
+from coursepkg.toy2d.wgan import WGAN
+from coursepkg.util.cli import names, positive_int
+from coursepkg.util.files import write_json
 
 __all__ = [
     "DATASETS",
@@ -238,7 +238,7 @@ def format_table(results: dict) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m coursepkg.benchmark_modes",
+        prog="python -m coursepkg.toy2d.benchmark",
         description="Mode coverage of GAN variants on the ring (8 modes) and grid (25 modes), PacGAN protocol.",
     )
     parser.add_argument(
@@ -267,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         seeds, steps = 1, steps or max(1, min(s for v in args.variants for s in VARIANTS[v].steps.values()) // 10)
     results = run_benchmark(args.variants, args.datasets, seeds=seeds, steps=steps, jobs=args.jobs, progress=True)
-    results["command"] = "python -m coursepkg.benchmark_modes " + " ".join(sys.argv[1:] if argv is None else argv)
+    results["command"] = "python -m coursepkg.toy2d.benchmark " + " ".join(sys.argv[1:] if argv is None else argv)
     print(f"Mode coverage, {SAMPLES} samples per run, mean ± standard error over seeds; {results['machine']}")
     print(format_table(results))
     if args.out:

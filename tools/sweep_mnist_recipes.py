@@ -6,10 +6,10 @@ shipped LeNet-5 on the held-out digits every ``--eval-every`` epochs and at the
 end of its CPU budget. Each measurement is printed as one JSON line, so a run
 cut short still leaves its curves behind.
 
-    python benchmarks/sweep_mnist_recipes.py --cpu-budget 600 --jobs 2 > sweep.jsonl
+    python tools/sweep_mnist_recipes.py --cpu-budget 600 --jobs 2 > sweep.jsonl
 
 The candidates below are the planned comparison. The recipe of
-:data:`coursepkg.train_mnist.RECIPES` ("ours" = ``b64_ema``) was chosen on the
+:data:`coursepkg.mnist.train.RECIPES` ("ours" = ``b64_ema``) was chosen on the
 runs of ``b64_ema`` and ``b32_lr1e-4_beta09_ema`` (the others have not been run
 yet); their numbers are in the closing note of the MNIST issue.
 """
@@ -26,9 +26,10 @@ from dataclasses import replace
 
 import torch
 
-from coursepkg import mnist, pretrained
-from coursepkg.mnist_metrics import evaluate_generator
-from coursepkg.train_mnist import RECIPES, GANRecipe, train_gan
+from coursepkg.mnist import data as mnist_data
+from coursepkg.mnist import pretrained
+from coursepkg.mnist.metrics import evaluate_generator
+from coursepkg.mnist.train import RECIPES, GANRecipe, train_gan
 
 CANDIDATES: dict[str, GANRecipe] = {
     "sn_b64": GANRecipe(spectral_norm=True, ema=None),
@@ -53,8 +54,8 @@ def _run(args: tuple[str, float, int, int]) -> str:
     name, cpu_budget_s, eval_every, seed = args
     torch.set_num_threads(1)
     recipe = CANDIDATES[name]
-    fit, _ = mnist.course_split("fit")
-    heldout, _ = mnist.course_split("heldout")
+    fit, _ = mnist_data.course_split("fit")
+    heldout, _ = mnist_data.course_split("heldout")
     lenet = pretrained.load("lenet5")
     epochs = 0
     with tempfile.TemporaryDirectory() as folder:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from coursepkg.lenet import LeNet5
-from coursepkg.mnist import lenet_input
+from coursepkg.mnist.data import lenet_input
+from coursepkg.mnist.lenet import LeNet5
 
 __all__ = [
     "ClassCoverage",

@@ -1,7 +1,7 @@
 """Figures of digit images: sample grids, interpolations and class histograms.
 
 Every function draws on a new figure (or a given axis), titles it, and returns
-the figure, like :mod:`coursepkg.plots` does for 2D data.
+the figure, like :mod:`coursepkg.toy2d.plots` does for 2D data.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ and the measures), and the cells filled and QD score after 0.5 M, 1.5 M and
 4.5 M evaluations (150 per iteration: 30,000 iterations make 4.5 M). The seed
 tutorial's own figures are printed below for comparison.
 
-Run ``python -m coursepkg.benchmark_lsi --help``; the LSI chapter shows the table of
-``python -m coursepkg.benchmark_lsi --out book/data/lsi_benchmark.json``.
+Run ``python -m coursepkg.lsi.benchmark --help``; the LSI chapter shows the table of
+``python -m coursepkg.lsi.benchmark --out book/data/lsi_benchmark.json``.
 """
 
 from __future__ import annotations
@@ -29,20 +29,13 @@ import numpy as np
 import ribs
 import torch
 
-from coursepkg import pretrained
-from coursepkg.arguments import names, positive_int
-from coursepkg.files import write_json
-from coursepkg.lsi import (
-    OURS,
-    OURS_DIAGONAL,
-    SEED_CONFIG,
-    LSIConfig,
-    evaluate,
-    fast_pooling,
-    illuminate,
-    make_scheduler,
-)
-from coursepkg.runtime import use_available_cores
+from coursepkg.lsi.measures import evaluate
+from coursepkg.lsi.pooling import fast_pooling
+from coursepkg.lsi.search import OURS, OURS_DIAGONAL, SEED_CONFIG, LSIConfig, illuminate, make_scheduler
+from coursepkg.mnist import pretrained
+from coursepkg.util.cli import names, positive_int
+from coursepkg.util.files import write_json
+from coursepkg.util.runtime import use_available_cores
 
 __all__ = ["CONFIGS", "MARKS", "SEED_FIGURES", "Contender", "format_table", "main", "run_benchmark", "run_config"]
 
@@ -220,7 +213,7 @@ def format_table(results: dict) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m coursepkg.benchmark_lsi",
+        prog="python -m coursepkg.lsi.benchmark",
         description="Latent space illumination of the shipped MNIST GAN: the seed tutorial's CMA-ME against ours.",
     )
     parser.add_argument(
@@ -243,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = run_benchmark(
         args.configs, iterations=args.iterations, seed=args.seed, threads=args.threads, progress=args.progress
     )
-    results["command"] = "python -m coursepkg.benchmark_lsi " + " ".join(sys.argv[1:] if argv is None else argv)
+    results["command"] = "python -m coursepkg.lsi.benchmark " + " ".join(sys.argv[1:] if argv is None else argv)
     print(
         f"LSI of the shipped MNIST GAN, digit 8, seed {args.seed}, {results['threads']} torch threads\n"
         f"{results['machine']}\nload average {results['load_average'][0]:.2f} before, "

@@ -1,6 +1,6 @@
 """The trained models the course ships: MNIST generator, discriminator and LeNet-5.
 
-The weights live in ``coursepkg/weights`` beside ``manifest.json``, which
+The weights live in ``coursepkg/mnist/weights`` beside ``manifest.json``, which
 records for each file its sha256, the architecture, the exact digits it was
 trained on, the training command, seed and epochs, and the metrics measured on
 held-out digits. :func:`load` refuses a file whose checksum does not match and
@@ -19,9 +19,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from coursepkg.files import write_atomic, write_json
-from coursepkg.lenet import LeNet5
-from coursepkg.mnist_gan import Discriminator, Generator
+from coursepkg.mnist.lenet import LeNet5
+from coursepkg.mnist.models import Discriminator, Generator
+from coursepkg.util.files import write_atomic, write_json
 
 __all__ = ["MODELS", "load", "manifest", "save", "weights_dir"]
 
@@ -35,7 +35,7 @@ MODELS: dict[str, Any] = {
 
 def weights_dir() -> Path:
     """The folder of the shipped weights and their manifest, inside the installed package."""
-    return Path(str(resources.files("coursepkg") / "weights"))
+    return Path(str(resources.files("coursepkg.mnist") / "weights"))
 
 
 def manifest(folder: str | Path | None = None) -> dict[str, Any]:
@@ -54,10 +54,10 @@ def load(name: str, *, folder: str | Path | None = None) -> nn.Module:
         folder: where the weights and manifest are (the shipped ones by default).
 
     Returns:
-        The model: the :class:`~coursepkg.mnist_gan.Generator` maps ``(n, 128)``
+        The model: the :class:`~coursepkg.mnist.models.Generator` maps ``(n, 128)``
         noise to ``(n, 784)`` images in ``[-1, 1]``; the
-        :class:`~coursepkg.mnist_gan.Discriminator` returns ``(n, 1)`` logits;
-        :class:`~coursepkg.lenet.LeNet5` returns ``(n, 10)`` log-probabilities.
+        :class:`~coursepkg.mnist.models.Discriminator` returns ``(n, 1)`` logits;
+        :class:`~coursepkg.mnist.lenet.LeNet5` returns ``(n, 10)`` log-probabilities.
 
     Raises:
         ValueError: for an unknown ``name``, or a file whose sha256 differs from the manifest.

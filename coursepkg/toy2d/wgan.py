@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from coursepkg.gan2d import mlp
-from coursepkg.variants2d import Objective, Variant
+from coursepkg.toy2d.gan import mlp
+from coursepkg.toy2d.variants import Objective, Variant
 
 __all__ = ["WGAN"]
 
@@ -25,7 +25,7 @@ class WGAN(Variant):
     """A generator and a weight-clipped critic.
 
     Args:
-        dim, hidden, noise_dim, depth: as in :class:`coursepkg.variants2d.Variant`.
+        dim, hidden, noise_dim, depth: as in :class:`coursepkg.toy2d.variants.Variant`.
         clip: every critic weight and bias is clipped to ``[-clip, clip]``
             after each critic update (0.01 in the paper).
     """

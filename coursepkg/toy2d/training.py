@@ -1,8 +1,8 @@
 """One training loop for every GAN variant, with snapshots for animations.
 
 :func:`train` alternates ``d_steps`` discriminator (or critic) updates with one
-generator update, like :func:`coursepkg.gan2d.train_gan`, for any
-:class:`coursepkg.variants2d.Variant`. It can also
+generator update, like :func:`coursepkg.toy2d.gan.train_gan`, for any
+:class:`coursepkg.toy2d.variants.Variant`. It can also
 
 * call ``record(model)`` at evenly spaced steps and keep what it returns (the
   frames of an animation are drawn from these snapshots afterwards, so drawing
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from coursepkg.variants2d import Variant
+from coursepkg.toy2d.variants import Variant
 
 __all__ = ["TrainingRun", "snapshot_steps", "train"]
 
