@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # nbgrader and jupyter-book call other tools of the environment by name.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: book test release check-release student-branch browser clean
+.PHONY: book test lint release check-release student-branch browser clean
 
 # The virtual environment, rebuilt when the requirements change.
 $(BIN)/.installed: requirements.txt pyproject.toml
@@ -23,8 +23,13 @@ book: $(BIN)/.installed
 # One pytest-xdist worker per core, each module (each lab's nbgrader run) on one worker,
 # one torch thread per worker: on 2 cores the suite takes 10 minutes instead of 19.
 JOBS ?= $(shell nproc)
-test: $(BIN)/.installed browser
+test: $(BIN)/.installed browser lint
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest --numprocesses $(JOBS) --dist loadgroup
+
+## lint: ruff's checks and formatting (configured in pyproject.toml); `ruff format .` fixes the latter
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 ## release: regenerate the book's lab pages from solutions/ (authors, after editing a lab)
 release: $(BIN)/.installed

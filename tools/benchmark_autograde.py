@@ -8,7 +8,7 @@ budget a submission may take on 2 CPU cores.
 
 Usage, from the repository root::
 
-    python tools/benchmark_autograde.py [LAB] [--repeat N]
+    python -m tools.benchmark_autograde [LAB] [--repeat N]
 """
 
 from __future__ import annotations

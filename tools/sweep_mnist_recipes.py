@@ -6,7 +6,7 @@ shipped LeNet-5 on the held-out digits every ``--eval-every`` epochs and at the
 end of its CPU budget. Each measurement is printed as one JSON line, so a run
 cut short still leaves its curves behind.
 
-    python tools/sweep_mnist_recipes.py --cpu-budget 600 --jobs 2 > sweep.jsonl
+    python -m tools.sweep_mnist_recipes --cpu-budget 600 --jobs 2 > sweep.jsonl
 
 The candidates below are the planned comparison. The recipe of
 :data:`coursepkg.mnist.train.RECIPES` ("ours" = ``b64_ema``) was chosen on the

@@ -1,8 +1,10 @@
 """Two-dimensional toy data sets for GAN experiments.
 
-Every data set is sampled in PyTorch from an optional ``torch.Generator``, so a
-seeded generator gives the same points on every machine, and every call returns
-exactly ``n`` rows.
+Every data set is sampled from an optional ``torch.Generator``, so a seeded
+generator gives the same points on every machine, and every call returns exactly
+``n`` rows. ``moons`` and ``circles`` are scikit-learn's ``make_moons`` and
+``make_circles`` (the seed lab's), seeded from that generator; the mixtures are
+drawn in PyTorch. Used by the recap chapter, the 2D lab and its grader.
 
 The lab's data sets (``moons``, ``circles``, ``2gmm``, ``radial_gmm``) are easy
 enough to learn in a minute of CPU; ``3gmm``, three modes on the unit circle, is
@@ -17,6 +19,7 @@ from __future__ import annotations
 import math
 
 import torch
+from sklearn.datasets import make_circles, make_moons
 
 __all__ = ["DATASETS", "mixture_means", "mixture_std", "sample_data"]
 
@@ -67,22 +70,21 @@ def _check_arguments(n: int, model: str) -> None:
         raise ValueError(f"n must be a positive integer (number of points), got {n!r}.")
 
 
+def _numpy_seed(generator: torch.Generator | None) -> int:
+    """A seed for scikit-learn drawn from ``generator`` (or torch's global RNG), so torch seeding still rules."""
+    return int(torch.randint(2**31 - 1, (1,), generator=generator))
+
+
 def _moons(n: int, generator: torch.Generator | None) -> torch.Tensor:
-    # Two interleaving half circles, as in scikit-learn's make_moons, centred at 0.
-    upper = torch.rand(n, generator=generator) < 0.5
-    t = torch.rand(n, generator=generator) * math.pi
-    x = torch.where(upper, torch.cos(t), 1.0 - torch.cos(t)) - 0.5
-    y = torch.where(upper, torch.sin(t), 0.5 - torch.sin(t)) - 0.25
-    points = torch.stack([x, y], dim=1)
-    return points + 0.05 * torch.randn(n, 2, generator=generator)
+    # scikit-learn's two interleaving half circles (as in the seed lab), centred at 0.
+    points, _ = make_moons(n_samples=n, noise=0.05, random_state=_numpy_seed(generator))
+    return torch.from_numpy(points).float() - torch.tensor([0.5, 0.25])
 
 
 def _circles(n: int, generator: torch.Generator | None) -> torch.Tensor:
-    # Two concentric circles of radius 1 and 0.5.
-    radius = torch.where(torch.rand(n, generator=generator) < 0.5, 1.0, 0.5)
-    t = torch.rand(n, generator=generator) * (2 * math.pi)
-    points = radius[:, None] * torch.stack([torch.cos(t), torch.sin(t)], dim=1)
-    return points + 0.03 * torch.randn(n, 2, generator=generator)
+    # scikit-learn's two concentric circles, of radius 1 and 0.5.
+    points, _ = make_circles(n_samples=n, noise=0.03, factor=0.5, random_state=_numpy_seed(generator))
+    return torch.from_numpy(points).float()
 
 
 def _mixture(n: int, model: str, generator: torch.Generator | None) -> torch.Tensor:
