@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-import pytest
+import functools
+import math
+import re
 
+import numpy as np
+import pytest
+import torch
+
+from coursepkg.grading import lab_2d_gan, lab_js_divergence, lab_lsi, lab_mnist_gan
+from coursepkg.grading.checks import ATOL, RTOL, CheckFailed, assert_matches, close, gan_loss_mistakes, outcome
 from coursepkg.grading.isolation import requested_checks
 from coursepkg.grading.probe import _run_program
+from coursepkg.lsi import measures as lsi_measures
+from coursepkg.theory import divergences
+from coursepkg.toy2d import losses as gan_losses
+from coursepkg.toy2d import mmd
 from tests.grading_helpers import LABS, failing_cells, program, solution
 from tests.lab_2d_variants import Variant
 
@@ -65,3 +77,220 @@ def test_a_blank_submission_fails_every_check_with_a_hint(lab):
     failing = _failing(lab, namespace)
     assert set(failing) == set(LABS[lab][1].TEST_CELL_CHECKS)
     assert all("is not defined" in message for message in failing.values())
+
+
+# ---------------------------------------------------------------- hidden checks
+
+
+#: nbgrader's hidden-test region of a test cell (the markers and what is between them).
+_HIDDEN_REGION = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS\n?", re.DOTALL)
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_hidden_checks_are_called_between_the_hidden_test_markers_and_only_there(lab):
+    module, _ = LABS[lab]
+    called: dict[str, bool] = {}  # check name -> called inside the hidden region
+    for cell in solution(lab).cells:
+        if cell.cell_type != "code" or not cell.metadata.get("nbgrader", {}).get("grade"):
+            continue
+        visible_source = _HIDDEN_REGION.sub("", cell.source)
+        visible = requested_checks(visible_source)
+        # The hidden region calls the grader that the visible part imports: parse it after the visible part
+        # and keep the calls that come after the visible ones.
+        hidden_source = "".join(_HIDDEN_REGION.findall(cell.source))
+        hidden = requested_checks(visible_source + "\n" + hidden_source)[len(visible) :]
+        called.update({name: False for _, name in visible} | {name: True for _, name in hidden})
+        assert {grader for grader, _ in visible + hidden} <= {module.__name__}
+    assert set(called) == set(module.CHECKS), "every registered check is called by a test cell"
+    assert {name: module.CHECKS[name].hidden for name in called} == called
+
+
+# ---------------------------------------------------------------- one tolerance policy
+
+
+def test_close_is_one_element_wise_policy_on_float64():
+    assert close(1.0, 1.0 + ATOL + RTOL * 0.9) and not close(1.0, 1.0 + 1.1 * (ATOL + RTOL))
+    assert close(0.0, 0.9 * ATOL) and not close(0.0, 1.1 * ATOL)
+    assert close(torch.tensor([1.0, 2.0], dtype=torch.float32), torch.tensor([1.0, 2.0], dtype=torch.float64))
+    assert close(math.inf, math.inf) and not close(math.inf, -math.inf) and not close(1e30, math.inf)
+    assert not close(math.nan, math.nan) and not close(torch.tensor([1.0, math.nan]), torch.tensor([1.0, math.nan]))
+    assert not close(torch.zeros(2), torch.zeros(2, 1)) and not close(torch.zeros(1), 0.0)
+    assert not close("raised ValueError: no", 0.0) and not close(True, 1.0)
+
+
+def test_assert_matches_says_what_came_back_and_names_the_mistake():
+    with pytest.raises(CheckFailed) as failure:
+        assert_matches(2.0, 1.0, "f(x)", {"doubled": 2.0, "halved": 0.5})
+    assert (
+        str(failure.value) == "f(x) returned 2.000000; expected 1.000000. Your value matches a common mistake: doubled."
+    )
+    with pytest.raises(CheckFailed, match=r"f\(x\) returned 3.000000; expected 1.000000. Try again.$"):
+        assert_matches(3.0, 1.0, "f(x)", {"doubled": 2.0}, otherwise="Try again.")
+    got = torch.zeros(3, 4)
+    got[1, 2] = 5.0
+    with pytest.raises(CheckFailed, match=r"^g returned a tensor of shape \(3, 4\); expected other values "):
+        assert_matches(got, torch.zeros(3, 4), "g", {})
+    with pytest.raises(CheckFailed, match=r"largest difference at index \(1, 2\): 5.000000 instead of 0.000000\)\.$"):
+        assert_matches(got, torch.zeros(3, 4), "g", {})
+    with pytest.raises(CheckFailed, match=r"^f\(x\) raised TypeError: bad; expected 1.000000.$"):
+        assert_matches("raised TypeError: bad", 1.0, "f(x)", {})
+    assert_matches(1.0 + ATOL, 1.0, "f(x)", {})
+
+
+def test_outcome_gives_plain_observations_that_torch_load_reads(tmp_path):
+    class NotADistribution(ValueError):
+        pass
+
+    def refuse(_):
+        raise NotADistribution("p must sum to 1")
+
+    seen = {
+        "number": outcome(lambda: torch.tensor(2.5)),
+        "int": outcome(lambda: 3),
+        "tensor": outcome(lambda: torch.ones(2, dtype=torch.float32, requires_grad=True) * 2),
+        "array": outcome(lambda: np.arange(3)),
+        "pair": outcome(lambda: (1.0, torch.zeros(2))),
+        "list of one-element tensors": outcome(lambda: [torch.tensor([1.5]), torch.tensor([[2.0]])]),
+        "other": outcome(lambda: "text"),
+        "raised": outcome(refuse, 1),
+    }
+    assert seen["number"] == 2.5 and seen["int"] == 3.0 and isinstance(seen["int"], float)
+    assert seen["tensor"].dtype == torch.float64 and not seen["tensor"].requires_grad
+    assert torch.equal(seen["array"], torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64))
+    assert seen["pair"][0] == 1.0 and torch.equal(seen["pair"][1], torch.zeros(2, dtype=torch.float64))
+    assert seen["list of one-element tensors"] == [1.5, 2.0]  # a pair of values, however it is wrapped
+    assert seen["other"] == "returned str 'text'"
+    # Named by the nearest built-in class: a judge can tell a ValueError from the rest.
+    assert seen["raised"].startswith("raised ValueError: p must sum to 1 (line ")
+    torch.save(seen, tmp_path / "observations.pt")
+    assert torch.load(tmp_path / "observations.pt", weights_only=True)["raised"] == seen["raised"]
+
+
+# ---------------------------------------------------------------- the catalogues of mistakes
+
+
+def _gan_losses_2d():
+    real, fake = lab_2d_gan._fixture_logits()
+    return [
+        (gan_losses.discriminator_loss(real, fake).item(), gan_loss_mistakes("discriminator", real, fake)),
+        (gan_losses.generator_loss(fake).item(), gan_loss_mistakes("generator", real, fake)),
+    ]
+
+
+def _gan_losses_mnist():
+    return [
+        (lab_mnist_gan._reference_loss(f"{kind}_loss", real, fake), gan_loss_mistakes(kind, real, fake))
+        for real, fake in lab_mnist_gan._logit_cases().values()
+        for kind in ("discriminator", "generator")
+    ]
+
+
+def _mmd():
+    x, y, w = lab_2d_gan._mmd_inputs()
+    # Not mmd2(x, x): several mistakes are 0 there too, as they should be; the other cases tell them apart.
+    cases = ((x, y, 0.7), (y, x, 0.7), (x, y, 0.5), (w, 2 * w, 1.5))
+    return [(mmd.mmd2(a, b, bandwidth=h), lab_2d_gan._mmd_mistakes(a.double(), b.double(), h)) for a, b, h in cases]
+
+
+def _divergence(name, mistakes):
+    # On the cases the visible check judges: with p = q, or disjoint supports, some mistakes give the right value.
+    pairs = [lab_js_divergence.PAIRS[case] for case in lab_js_divergence._VISIBLE]
+    return lambda: [(getattr(divergences, name)(p, q), mistakes(p, q)) for p, q in pairs]
+
+
+def _optimal_discriminator():
+    pairs = [lab_js_divergence.PAIRS[case] for case in lab_js_divergence._VISIBLE]
+    return [(d := divergences.optimal_discriminator(p, q), {"inverted": 1 - d}) for p, q in pairs]
+
+
+def _value_function():
+    # d = 1/2 everywhere makes V symmetric in p_data and p_g: only "some d" can tell them apart.
+    d, p, q = lab_js_divergence._value_cases()["some d"]
+    return [(divergences.value_function(d, p, q), lab_js_divergence._value_mistakes(d, p, q))]
+
+
+def _identity():
+    p, q = lab_js_divergence.PAIRS["basic"]
+    return [(divergences.minimax_identity(p, q)[1], lab_js_divergence._identity_mistakes(p, q))]
+
+
+def _measure(name, mistakes):
+    cases = (lab_lsi._hand_made()["pixels of exactly 0.5"], lab_lsi._quantised_noise(6))
+    return lambda: [(getattr(lsi_measures, name)(images).double(), mistakes(images)) for images in cases]
+
+
+def _digit_probability():
+    _, lenet = lab_lsi._models()
+    images = lab_lsi._real_digits()
+    return [
+        (lsi_measures.digit_probability(lenet, images, digit).double(), lab_lsi._probability_mistakes(images, digit))
+        for digit in (8, 3)
+    ]
+
+
+def _evaluate():
+    generator, lenet = lab_lsi._models()
+
+    def side_by_side(objectives, measures):  # one tensor, so that close() judges the pair
+        return torch.cat([torch.as_tensor(objectives).reshape(-1, 1), torch.as_tensor(measures)], dim=1).double()
+
+    fixtures = []
+    for digit, count in ((8, 12), (5, 7)):
+        latents = lab_lsi._latents(count)
+        expected = side_by_side(*lsi_measures.evaluate(latents, generator, lenet, digit=digit))
+        mistakes = lab_lsi._evaluate_mistakes(latents, digit)
+        fixtures.append((expected, {mistake: side_by_side(*pair) for mistake, pair in mistakes.items()}))
+    return fixtures
+
+
+def _networks():
+    inputs = lab_mnist_gan._inputs()
+    fixtures = []
+    for linears, x, last, mistakes in (
+        (lab_mnist_gan._G_LINEARS, inputs["z"], torch.tanh, lab_mnist_gan._G_MISTAKES),
+        (lab_mnist_gan._D_LINEARS, inputs["x"], lab_mnist_gan._identity, lab_mnist_gan._D_MISTAKES),
+    ):
+        forward = functools.partial(lab_mnist_gan._reference_forward, linears, x)
+        expected = forward(hidden=lab_mnist_gan._leaky, last=last)
+        fixtures.append((expected, {m: forward(hidden=hidden, last=end) for m, (hidden, end) in mistakes.items()}))
+    return fixtures
+
+
+def _train_step():
+    expected = lab_mnist_gan._reference_step()
+    return [
+        (expected["discriminator"], {"stale d": lab_mnist_gan._reference_step(stale_d=True)["discriminator"]}),
+        (
+            expected["generator"],
+            {
+                "stale g": lab_mnist_gan._reference_step(stale_g=True)["generator"],
+                "saturating": lab_mnist_gan._reference_step(saturating=True)["generator"],
+            },
+        ),
+    ]
+
+
+#: Every catalogue of mistakes, on the fixtures its checks judge: (right answer, {mistake: its value}) pairs.
+CATALOGUES = {
+    "GAN losses on the 2D lab's fixture": _gan_losses_2d,
+    "GAN losses on the MNIST lab's logits": _gan_losses_mnist,
+    "MMD": _mmd,
+    "KL divergence": _divergence("kl_divergence", lab_js_divergence._kl_mistakes),
+    "JS divergence": _divergence("js_divergence", lab_js_divergence._js_mistakes),
+    "optimal discriminator": _optimal_discriminator,
+    "value function": _value_function,
+    "minimax identity": _identity,
+    "boldness": _measure("boldness", lab_lsi._boldness_mistakes),
+    "lightness": _measure("lightness", lab_lsi._lightness_mistakes),
+    "digit probability": _digit_probability,
+    "evaluate": _evaluate,
+    "MNIST networks": _networks,
+    "MNIST training step": _train_step,
+}
+
+
+@pytest.mark.parametrize("catalogue", CATALOGUES)
+def test_every_catalogued_mistake_is_told_apart_from_the_right_answer(catalogue):
+    for expected, mistakes in CATALOGUES[catalogue]():
+        assert mistakes
+        assert [mistake for mistake, value in mistakes.items() if close(value, expected)] == []

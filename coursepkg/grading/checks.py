@@ -8,6 +8,35 @@ the student's kernel, which gives immediate feedback. Under nbgrader's
 autograder the probe runs again in a fresh process and the judge in the grader's
 own process, where nothing a student's cell did (``torch.allclose = ...``, a
 patched ``coursepkg``) can reach it: see :mod:`coursepkg.grading.isolation`.
+
+The helpers here are the only way the labs look at what a student's code did:
+
+* :func:`outcome` calls a student's function and turns what it gave into a plain
+  observation (a float, a float64 tensor, a list of them, or a sentence saying
+  what came instead);
+* :func:`close` is the one tolerance policy; :func:`assert_matches` fails with
+  one message shape and names the catalogued mistake the value matches, if any;
+* :func:`gan_loss_mistakes` is the catalogue of GAN-loss mistakes, shared by the
+  2D and MNIST labs.
+
+The tolerance policy: ``got`` is close to ``expected`` when, element-wise on float64
+copies, ``|got - expected| <= ATOL + RTOL * |expected|`` with ``RTOL = 1e-4`` and
+``ATOL = 1e-5``; the shapes must be equal, an infinity matches only the same
+infinity and NaN matches nothing. Why these numbers:
+
+* students compute in float32 (machine epsilon 1.2e-7), and a correct answer
+  written in another order (a loop instead of a broadcast, one concatenated batch,
+  ``logsigmoid`` instead of BCE) rounds differently: over the thousands of terms
+  of a loss, a network's output or an SGD update the relative drift reaches about
+  1e-5, and ``RTOL`` leaves ten times that;
+* ``ATOL`` serves the values that should be 0 (``mmd2(x, x)``, an untouched
+  gradient, the lightness of a blank image), where a relative bound is no bound;
+* every mistake a lab catalogues differs from the right answer on that lab's
+  fixtures by more than the tolerance, mostly by hundreds of times it and at the
+  least by four times (a saturating generator loss in the MNIST training step,
+  whose gradient is nearly the right one while D(G(z)) is near 1/2), so a
+  catalogued mistake is never accepted and is named;
+  ``tests/test_grading_labs.py`` checks that none is close to the right answer.
 """
 
 from __future__ import annotations
@@ -15,29 +44,39 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import numbers
 import traceback
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
+    "ATOL",
+    "RTOL",
     "Check",
     "CheckFailed",
     "Observations",
     "as_number",
     "as_tensor",
     "assert_close",
+    "assert_matches",
     "assert_standard_normal",
     "bind",
     "check_pair",
+    "close",
     "describe_error",
     "fill_stale_gradients",
     "flat_gradients",
     "flat_parameters",
+    "gan_loss_mistakes",
+    "name_mistake",
+    "outcome",
     "registry",
     "require",
     "require_number",
@@ -49,6 +88,11 @@ __all__ = [
 #: What a probe returns: names mapped to tensors, numbers, strings, lists of them
 #: or nested dicts of them (all of which ``torch.load(weights_only=True)`` reads).
 Observations = dict[str, Any]
+
+#: Relative tolerance of :func:`close` (see the module's docstring for why).
+RTOL = 1e-4
+#: Absolute tolerance of :func:`close`, for the values that should be 0.
+ATOL = 1e-5
 
 
 class CheckFailed(AssertionError):
@@ -66,12 +110,15 @@ class Check:
         judge: compares observations with the reference; raises
             :class:`CheckFailed` with a specific message, returns a short
             success message otherwise.
+        hidden: whether the test cells call it between nbgrader's hidden-test
+            markers, where students see its verdict but not its call.
     """
 
     name: str
     needs: tuple[str, ...]
     probe: Callable[[Mapping[str, Any]], Observations]
     judge: Callable[[Observations], str]
+    hidden: bool
 
     def observe(self, namespace: Mapping[str, Any]) -> Observations:
         """Run the probe, turning a missing definition or a crash into an observation."""
@@ -102,7 +149,10 @@ def check_pair(
     The visible one runs in the student's test cell; the details run between
     nbgrader's hidden-test markers and usually judge more cases of the same observations.
     """
-    return Check(name, needs, probe, judge), Check(f"{name}_details", needs, probe, judge_details)
+    return (
+        Check(name, needs, probe, judge, hidden=False),
+        Check(f"{name}_details", needs, probe, judge_details, hidden=True),
+    )
 
 
 def registry(*pairs: tuple[Check, Check]) -> dict[str, Check]:
@@ -112,11 +162,22 @@ def registry(*pairs: tuple[Check, Check]) -> dict[str, Check]:
 
 def describe_error(error: BaseException) -> str:
     """One paragraph on an exception raised by student code: type, message, last frame."""
+    return f"Your code {_raised(error)}"
+
+
+def _raised(error: BaseException) -> str:
+    """An exception as the rest of a sentence about a call: ``"raised ValueError: ... (line 3: ...)"``.
+
+    The exception is named by its nearest built-in class (a student's ``class
+    BadInput(ValueError)`` or numpy's ``AxisError`` reads "ValueError"), so that a
+    judge, which only sees this string, can tell the kinds of error apart.
+    """
+    if isinstance(error, NotImplementedError):
+        return "raised NotImplementedError: replace `raise NotImplementedError()` with your solution."
+    kind = next(cls for cls in type(error).__mro__ if cls.__module__ == "builtins")
     frames = traceback.extract_tb(error.__traceback__)
     where = f" (line {frames[-1].lineno}: {frames[-1].line})" if frames and frames[-1].line else ""
-    if isinstance(error, NotImplementedError):
-        return "Your code raised NotImplementedError: replace `raise NotImplementedError()` with your solution."
-    return f"Your code raised {type(error).__name__}: {error}{where}"
+    return f"raised {kind.__name__}: {error}{where}"
 
 
 @contextlib.contextmanager
@@ -199,44 +260,114 @@ def require(condition: bool, message: str) -> None:
         raise CheckFailed(message)
 
 
-def _format(value: torch.Tensor | float) -> str:
-    if isinstance(value, torch.Tensor) and value.numel() > 6:
-        return f"tensor of shape {tuple(value.shape)}"
+# ---------------------------------------------------------------- comparing with the reference
+
+
+def _float64(value: Any) -> torch.Tensor | None:
+    """A float64 copy of a number or a tensor; ``None`` for anything else (a string, a list)."""
     if isinstance(value, torch.Tensor):
-        return str([round(v, 6) for v in value.flatten().tolist()])
-    return f"{value:.6g}"
+        return value.detach().to(torch.float64)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return torch.tensor(float(value), dtype=torch.float64)
+    return None
 
 
-def assert_close(
-    got: torch.Tensor | float,
-    expected: torch.Tensor | float,
-    what: str,
-    *,
-    rtol: float = 1e-4,
-    atol: float = 1e-5,
-) -> None:
-    """Fail unless ``got`` matches ``expected`` element-wise within tolerance.
+def _matches(got: torch.Tensor, expected: torch.Tensor) -> torch.Tensor:
+    """Element-wise verdict of the tolerance policy on tensors of the same shape."""
+    within = (got - expected).abs() <= ATOL + RTOL * expected.abs()  # False wherever got or expected is NaN
+    return torch.where(torch.isfinite(expected), within, got == expected)
+
+
+def close(got: Any, expected: Any) -> bool:
+    """Whether ``got`` matches ``expected`` under the one tolerance policy of the checks.
+
+    Args:
+        got: the student's value: a number, a tensor, or whatever an observation holds.
+        expected: the reference value, a number or a tensor.
+
+    Returns:
+        True when both are numbers or tensors of the same shape and, element-wise,
+        ``|got - expected| <= ATOL + RTOL * |expected|``; an infinity matches only the
+        same infinity, NaN matches nothing, and anything else (a string saying the
+        call raised) is never close.
+    """
+    got_t, expected_t = _float64(got), _float64(expected)
+    if got_t is None or expected_t is None or got_t.shape != expected_t.shape:
+        return False
+    return bool(_matches(got_t, expected_t).all())
+
+
+def name_mistake(got: Any, mistakes: Mapping[str, Any]) -> str | None:
+    """The first catalogued mistake whose value ``got`` is :func:`close` to, or ``None``.
 
     Args:
         got: the student's value.
-        expected: the reference value.
-        what: what the value is, for the message ("the loss of the first call").
-        rtol: relative tolerance.
-        atol: absolute tolerance.
+        mistakes: what each mistake is (the text a student reads) mapped to the value it gives.
     """
-    got_t = torch.as_tensor(got, dtype=torch.float64)
-    expected_t = torch.as_tensor(expected, dtype=torch.float64)
-    require(
-        got_t.shape == expected_t.shape,
-        f"{what}: expected shape {tuple(expected_t.shape)}, got {tuple(got_t.shape)}.",
+    return next((mistake for mistake, value in mistakes.items() if close(got, value)), None)
+
+
+def _shown(value: torch.Tensor) -> str:
+    """A value for a message, to six decimals (finer than ``ATOL``); a large tensor by its shape."""
+    if value.ndim == 0:
+        return f"{value.item():.6f}"
+    if value.numel() > 6:
+        return f"a tensor of shape {tuple(value.shape)}"
+    return "[" + ", ".join(f"{v:.6f}" for v in value.flatten().tolist()) + "]"
+
+
+def _difference(got: Any, expected: Any, what: str) -> str:
+    """The sentence that says how ``got`` differs from ``expected``."""
+    got_t, expected_t = _float64(got), _float64(expected)
+    if isinstance(got, str):  # an outcome: "raised ...", "returned ..."
+        return f"{what} {got.rstrip('.')}; expected {_shown(expected_t)}."
+    if got_t is None:
+        return f"{what} returned {f'{type(got).__name__} {got!r}'[:120]}; expected {_shown(expected_t)}."
+    if got_t.shape != expected_t.shape:
+        return f"{what} returned shape {tuple(got_t.shape)}; expected shape {tuple(expected_t.shape)}."
+    if got_t.ndim == 0:
+        return f"{what} returned {_shown(got_t)}; expected {_shown(expected_t)}."
+    distance = (got_t - expected_t).abs().nan_to_num(nan=math.inf).masked_fill(_matches(got_t, expected_t), 0)
+    index = tuple(int(i) for i in torch.unravel_index(distance.argmax(), got_t.shape))
+    at = index[0] if len(index) == 1 else index
+    values = _shown(expected_t) if expected_t.numel() <= 6 else "other values"
+    return (
+        f"{what} returned {_shown(got_t)}; expected {values} (largest difference at index {at}: "
+        f"{got_t[index].item():.6f} instead of {expected_t[index].item():.6f})."
     )
-    error = (got_t - expected_t).abs()
-    bound = atol + rtol * expected_t.abs()
-    require(
-        bool(torch.isfinite(got_t).all()) and bool((error <= bound).all()),
-        f"{what}: expected {_format(expected)}, got {_format(got)}"
-        + (f" (largest difference {error.max().item():.3g})." if got_t.numel() > 1 else "."),
-    )
+
+
+def assert_matches(got: Any, expected: Any, what: str, mistakes: Mapping[str, Any], *, otherwise: str = "") -> None:
+    """Fail unless ``got`` is :func:`close` to ``expected``, naming the mistake it matches if any.
+
+    The message says what came back and what was expected; when ``got`` is close to
+    one of ``mistakes`` it goes on with "Your value matches a common mistake: ...".
+
+    Args:
+        got: the student's value, or an :func:`outcome` string saying what came instead.
+        expected: the reference value.
+        what: the call or the value, as the subject of "returned"
+            ("mmd2(x, y, bandwidth=0.7)").
+        mistakes: the catalogued mistakes, each text mapped to the value it gives.
+        otherwise: a hint added when no catalogued mistake matches.
+
+    Raises:
+        CheckFailed: when ``got`` is not close to ``expected``.
+    """
+    if close(got, expected):
+        return
+    message = _difference(got, expected, what)
+    mistake = name_mistake(got, mistakes)
+    if mistake is not None:
+        message += f" Your value matches a common mistake: {mistake}."
+    elif otherwise:
+        message += f" {otherwise}"
+    raise CheckFailed(message)
+
+
+def assert_close(got: Any, expected: Any, what: str) -> None:
+    """Fail unless ``got`` is :func:`close` to ``expected``: :func:`assert_matches` with no catalogue."""
+    assert_matches(got, expected, what, {})
 
 
 def assert_standard_normal(z: torch.Tensor, what: str) -> None:
@@ -263,7 +394,42 @@ def assert_standard_normal(z: torch.Tensor, what: str) -> None:
     )
 
 
-# ---------------------------------------------------------------- observing torch code
+# ---------------------------------------------------------------- observing student code
+
+
+def outcome(function: Callable[..., Any], *args: Any, **kwargs: Any) -> float | torch.Tensor | list[Any] | str:
+    """Call student code and return what it gave as a plain observation.
+
+    Args:
+        function: the student's function.
+        args, kwargs: what to call it with.
+
+    Returns:
+        A float for a number or a 0-d tensor; a detached float64 copy of a tensor or
+        of a numeric numpy array; a list of those for a tuple or a list (where an entry
+        with one element counts as that number: a pair of values may come as ``(1,)``
+        tensors); otherwise the rest of a sentence about the call:
+        ``"raised ValueError: ... (line 3: ...)"`` or ``"returned str 'abc'"``.
+    """
+    try:
+        value = function(*args, **kwargs)
+    except Exception as error:  # the student's code may raise anything
+        return _raised(error)
+    if isinstance(value, (tuple, list)):
+        return [_observed(v, scalar=True) for v in value]
+    return _observed(value)
+
+
+def _observed(value: Any, *, scalar: bool = False) -> float | torch.Tensor | str:
+    """One returned value as :func:`outcome` records it; ``scalar``: one element counts as a number."""
+    if isinstance(value, np.ndarray) and value.dtype.kind in "fiub":
+        value = torch.from_numpy(value.astype(np.float64))
+    if isinstance(value, torch.Tensor):
+        copy = value.detach().to(torch.float64).clone()
+        return float(copy) if copy.ndim == 0 or (scalar and copy.numel() == 1) else copy
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    return f"returned {type(value).__name__} {value!r}"[:200]
 
 
 def flat_parameters(module: nn.Module) -> torch.Tensor:
@@ -315,3 +481,48 @@ def require_tensor(value: torch.Tensor | str, what: str, shape: tuple[int, ...])
     )
     require(value.dtype == torch.float32, f"{what} returned dtype {value.dtype}; expected torch.float32.")
     return value
+
+
+# ---------------------------------------------------------------- GAN losses
+
+
+def gan_loss_mistakes(
+    kind: Literal["discriminator", "generator"], real_logits: torch.Tensor, fake_logits: torch.Tensor
+) -> dict[str, float]:
+    """The usual mistakes in a GAN loss and the value each gives on the given logits.
+
+    Shared by the 2D and MNIST labs, which call the loss on their own fixtures.
+
+    Args:
+        kind: whose loss: the discriminator's ``BCE(D(x_real), 1) + BCE(D(G(z)), 0)``
+            or the generator's non-saturating ``BCE(D(G(z)), 1)``.
+        real_logits: the discriminator's logits on real points (the generator's loss ignores them).
+        fake_logits: its logits on generated points.
+
+    Returns:
+        What each mistake is, in the words a student reads, mapped to the loss it gives.
+    """
+
+    def bce(logits: torch.Tensor, label: float) -> float:
+        return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, label)).item()
+
+    real, fake = real_logits.detach(), fake_logits.detach()
+    sigmoid_first = "a sigmoid is applied before BCE-with-logits, which applies its own: pass raw logits"
+    mistakes = {
+        "discriminator": {
+            "the real and fake labels are swapped: real points get label 1, fakes label 0": bce(real, 0) + bce(fake, 1),
+            sigmoid_first: bce(torch.sigmoid(real), 1) + bce(torch.sigmoid(fake), 0),
+            "the two terms are averaged; add them: BCE(D(x_real), 1) + BCE(D(G(z)), 0)": (bce(real, 1) + bce(fake, 0))
+            / 2,
+            "only the real term is there: add BCE(D(G(z)), 0)": bce(real, 1),
+            "only the fake term is there: add BCE(D(x_real), 1)": bce(fake, 0),
+        },
+        "generator": {
+            "this is the saturating loss mean(log(1 - D(G(z)))); "
+            "use the non-saturating -mean(log D(G(z))) = BCE(D(G(z)), 1)": -bce(fake, 0),
+            "this is BCE(D(G(z)), 0), the discriminator's target for fakes; "
+            "the generator wants its fakes labelled real (1)": bce(fake, 0),
+            sigmoid_first: bce(torch.sigmoid(fake), 1),
+        },
+    }
+    return mistakes[kind]

@@ -15,7 +15,17 @@ from typing import Any
 
 import torch
 
-from coursepkg.grading.checks import Check, CheckFailed, Observations, bind, check_pair, registry, require, substituted
+from coursepkg.grading.checks import (
+    Check,
+    Observations,
+    assert_matches,
+    bind,
+    check_pair,
+    outcome,
+    registry,
+    require,
+    substituted,
+)
 from coursepkg.theory import divergences as reference
 
 __all__ = ["CHECKS", "ANSWER_KEYS", "check"]
@@ -59,49 +69,11 @@ INVALID: dict[str, tuple[torch.Tensor, torch.Tensor]] = {
 }
 
 
-def _outcome(function: Callable[..., Any], *args: Any) -> Any:
-    """What a call gave: a float, a detached tensor, or a description of the error."""
-    try:
-        value = function(*args)
-    except ValueError:
-        return "raised ValueError"
-    except Exception as error:  # the student's code may raise anything
-        return f"raised {type(error).__name__}: {error}"[:200]
-    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.ndim == 0:
-        return float(value)
-    if isinstance(value, torch.Tensor):
-        return value.detach().to(torch.float64).clone()
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, tuple) and all(isinstance(v, (int, float, torch.Tensor)) for v in value):
-        return [float(v) for v in value]
-    return f"returned {type(value).__name__} {value!r}"[:200]
-
-
-def _close(got: Any, expected: float, *, tol: float = 1e-6) -> bool:
-    if not isinstance(got, float):
-        return False
-    if math.isinf(expected) or math.isinf(got):
-        return got == expected
-    return abs(got - expected) <= tol * (1 + abs(expected))
-
-
-def _compare(got: Any, expected: float, call: str, mistakes: dict[str, float]) -> None:
-    if _close(got, expected):
-        return
-    if isinstance(got, str):
-        raise CheckFailed(f"{call} {got}; expected {expected:.6g}.")
-    if isinstance(got, float) and math.isnan(got):
-        raise CheckFailed(
-            f"{call} returned nan; expected {expected:.6g}. Terms with p_i = 0 count as 0 "
-            "(0 log 0 = 0): leave them out instead of computing 0 * log(0)."
-        )
-    message = f"{call} returned {got}; expected {expected:.6g}."
-    for mistake, value in mistakes.items():
-        if _close(got, value):
-            message += f" Your value matches a common mistake: {mistake}."
-            break
-    raise CheckFailed(message)
+def _assert_value(got: Any, expected: float, call: str, mistakes: Mapping[str, float]) -> None:
+    """Fail unless ``got`` is close to ``expected``; name the mistake it matches, or explain a nan."""
+    nan = isinstance(got, float) and math.isnan(got)
+    zeros = "Terms with p_i = 0 count as 0 (0 log 0 = 0): leave them out instead of computing 0 * log(0)."
+    assert_matches(got, expected, call, mistakes, otherwise=zeros if nan else "")
 
 
 # ---------------------------------------------------------------- KL and JS
@@ -113,8 +85,8 @@ def _probe_divergence(name: str) -> Callable[[Mapping[str, Any]], Observations]:
         # js_divergence may call the student's kl_divergence: give it the reference.
         with substituted(function, {"kl_divergence": reference.kl_divergence}):
             return {
-                "values": {case: _outcome(function, p, q) for case, (p, q) in PAIRS.items()},
-                "invalid": {case: _outcome(function, p, q) for case, (p, q) in INVALID.items()},
+                "values": {case: outcome(function, p, q) for case, (p, q) in PAIRS.items()},
+                "invalid": {case: outcome(function, p, q) for case, (p, q) in INVALID.items()},
             }
 
     return probe
@@ -149,7 +121,7 @@ def _judge_values(
         for case in cases:
             p, q = PAIRS[case]
             call = f"{name}(p={p.tolist()}, q={q.tolist()}) [{case}]"
-            _compare(observations["values"][case], function(p, q), call, mistakes(p, q))
+            _assert_value(observations["values"][case], function(p, q), call, mistakes(p, q))
         return f"{name} matches the reference on {len(cases)} cases."
 
     return judge
@@ -157,12 +129,12 @@ def _judge_values(
 
 def _judge_invalid(name: str) -> Callable[[Observations], None]:
     def judge(observations: Observations) -> None:
-        for case, outcome in observations["invalid"].items():
+        for case, seen in observations["invalid"].items():
             p, q = INVALID[case]
             require(
-                outcome == "raised ValueError",
+                isinstance(seen, str) and seen.startswith("raised ValueError:"),
                 f"{name}(p={p.tolist()}, q={q.tolist()}) ({case}) should raise ValueError with a message saying "
-                f"what is wrong; it {outcome if isinstance(outcome, str) else f'returned {outcome}'}.",
+                f"what is wrong; it {seen if isinstance(seen, str) else f'returned {seen}'}.",
             )
 
     return judge
@@ -188,7 +160,7 @@ def _details(name: str, mistakes: Callable[..., dict[str, float]]) -> Callable[[
 
 def _probe_optimal_discriminator(namespace: Mapping[str, Any]) -> Observations:
     function = namespace["optimal_discriminator"]
-    return {case: _outcome(function, p, q) for case, (p, q) in PAIRS.items()}
+    return {case: outcome(function, p, q) for case, (p, q) in PAIRS.items()}
 
 
 def _judge_optimal_discriminator_cases(observations: Observations, cases: tuple[str, ...]) -> None:
@@ -202,12 +174,8 @@ def _judge_optimal_discriminator_cases(observations: Observations, cases: tuple[
             f"it {got if isinstance(got, str) else f'returned {got}'}.",
         )
         defined = (p + q) > 0  # where both are 0, any value is optimal
-        if torch.allclose(got[defined], expected[defined], atol=1e-9):
-            continue
-        hint = ""
-        if torch.allclose(got[defined], 1 - expected[defined], atol=1e-9):
-            hint = " Your values are p_g / (p_data + p_g): the ratio is inverted, D* = p_data / (p_data + p_g)."
-        raise CheckFailed(f"{call} returned {got.tolist()}; expected {expected.tolist()}.{hint}")
+        inverted = "the ratio is inverted: p_g / (p_data + p_g) instead of D* = p_data / (p_data + p_g)"
+        assert_matches(got[defined], expected[defined], call, {inverted: 1 - expected[defined]})
 
 
 def _judge_optimal_discriminator(observations: Observations) -> str:
@@ -229,7 +197,13 @@ def _value_cases() -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 
 def _probe_value_function(namespace: Mapping[str, Any]) -> Observations:
     function = namespace["value_function"]
-    return {case: _outcome(function, d, p, q) for case, (d, p, q) in _value_cases().items()}
+    return {case: outcome(function, d, p, q) for case, (d, p, q) in _value_cases().items()}
+
+
+def _value_mistakes(d: torch.Tensor, p: torch.Tensor, q: torch.Tensor) -> dict[str, float]:
+    """The mistake in V(D, G): the two distributions swapped."""
+    swapped = float((p * torch.log1p(-d) + q * torch.log(d)).nansum())
+    return {"p_data and p_g are swapped: V = sum p_data log d + p_g log(1 - d)": swapped}
 
 
 def _judge_value_cases(observations: Observations, cases: tuple[str, ...]) -> None:
@@ -237,13 +211,7 @@ def _judge_value_cases(observations: Observations, cases: tuple[str, ...]) -> No
     for case in cases:
         d, p, q = all_cases[case]
         call = f"value_function(d={[round(v, 4) for v in d.tolist()]}, p_data={p.tolist()}, p_g={q.tolist()}) [{case}]"
-        swapped = float((p * torch.log1p(-d) + q * torch.log(d)).nansum())
-        _compare(
-            observations[case],
-            reference.value_function(d, p, q),
-            call,
-            {"p_data and p_g are swapped: V = sum p_data log d + p_g log(1 - d)": swapped},
-        )
+        _assert_value(observations[case], reference.value_function(d, p, q), call, _value_mistakes(d, p, q))
 
 
 def _judge_value_function(observations: Observations) -> str:
@@ -264,7 +232,16 @@ def _probe_identity(namespace: Mapping[str, Any]) -> Observations:
     # Graded on its own: the functions of the earlier exercises are the references.
     earlier = {name: getattr(reference, name) for name in ("optimal_discriminator", "value_function", "js_divergence")}
     with substituted(function, earlier):
-        return {case: _outcome(function, p, q) for case, (p, q) in PAIRS.items()}
+        return {case: outcome(function, p, q) for case, (p, q) in PAIRS.items()}
+
+
+def _identity_mistakes(p: torch.Tensor, q: torch.Tensor) -> dict[str, float]:
+    """Mistakes in the right side of the identity, 2 JSD - log 4."""
+    js = reference.js_divergence(p, q)
+    return {
+        "log 2 subtracted instead of log 4": 2 * js - LOG2,
+        "the factor 2 in front of the JSD is missing": js - math.log(4),
+    }
 
 
 def _judge_identity_cases(observations: Observations, cases: tuple[str, ...]) -> None:
@@ -278,17 +255,8 @@ def _judge_identity_cases(observations: Observations, cases: tuple[str, ...]) ->
             f"it {got if isinstance(got, str) else f'returned {got}'}.",
         )
         left, right = reference.minimax_identity(p, q)
-        js = reference.js_divergence(p, q)
-        _compare(got[0], left, f"the first value of {call}, V(D*, G),", {})
-        _compare(
-            got[1],
-            right,
-            f"the second value of {call}, 2 JSD - log 4,",
-            {
-                "log 2 subtracted instead of log 4": 2 * js - LOG2,
-                "the factor 2 in front of the JSD is missing": js - math.log(4),
-            },
-        )
+        _assert_value(got[0], left, f"the first value of {call}, V(D*, G),", {})
+        _assert_value(got[1], right, f"the second value of {call}, 2 JSD - log 4,", _identity_mistakes(p, q))
 
 
 def _judge_identity(observations: Observations) -> str:

@@ -28,10 +28,12 @@ from coursepkg.grading.checks import (
     Check,
     CheckFailed,
     Observations,
-    as_tensor,
+    assert_matches,
     bind,
     check_pair,
+    close,
     describe_error,
+    outcome,
     registry,
     require,
     substituted,
@@ -98,49 +100,6 @@ def _latents(count: int) -> np.ndarray:
     return np.random.default_rng(_SEED).normal(size=(count, 128))
 
 
-def _outcome(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """What a call gave: a detached float64 tensor, or a description of what came instead."""
-    try:
-        value = function(*args, **kwargs)
-    except Exception as error:  # the student's code may raise anything
-        return describe_error(error)
-    if isinstance(value, tuple):
-        return [_as_float64(v) for v in value]
-    return _as_float64(value)
-
-
-def _as_float64(value: Any) -> torch.Tensor | str:
-    if isinstance(value, np.ndarray) and value.dtype.kind in "fiub":
-        return torch.from_numpy(np.array(value, dtype=np.float64))
-    seen = as_tensor(value)
-    return seen.to(torch.float64) if isinstance(seen, torch.Tensor) else f"returned a {seen}"
-
-
-def _compare(
-    got: Any, expected: torch.Tensor, call: str, mistakes: Mapping[str, torch.Tensor], *, atol: float = 1e-5
-) -> None:
-    """Fail unless ``got`` equals ``expected``; name the mistake ``got`` matches, if any."""
-    require(not isinstance(got, str), f"{call}: {got}.")
-    require(
-        tuple(got.shape) == tuple(expected.shape),
-        f"{call} returned shape {tuple(got.shape)}; expected {tuple(expected.shape)}, one value per image.",
-    )
-    if torch.allclose(got, expected, rtol=1e-4, atol=atol, equal_nan=False):
-        return
-    if torch.isnan(got).any():
-        raise CheckFailed(f"{call} returned nan for some images; an image without bright pixels must give 0.")
-    worst = (got - expected).abs().nan_to_num(float("inf")).argmax()
-    message = (
-        f"{call}: value {worst.item()} is {got.flatten()[worst].item():.6g}, "
-        f"expected {expected.flatten()[worst].item():.6g}."
-    )
-    for mistake, value in mistakes.items():
-        if tuple(value.shape) == tuple(got.shape) and torch.allclose(got, value, rtol=1e-4, atol=atol):
-            message += f" Your values match a common mistake: {mistake}."
-            break
-    raise CheckFailed(message)
-
-
 # ---------------------------------------------------------------- boldness and lightness
 
 
@@ -148,8 +107,8 @@ def _probe_measure(name: str) -> Callable[[Mapping[str, Any]], Observations]:
     def probe(namespace: Mapping[str, Any]) -> Observations:
         function = namespace[name]
         cases = _image_cases()
-        seen = {case: _outcome(function, images) for case, images in cases.items()}
-        seen["flat"] = _outcome(function, cases["noise"].reshape(-1, 784))
+        seen = {case: outcome(function, images) for case, images in cases.items()}
+        seen["flat"] = outcome(function, cases["noise"].reshape(-1, 784))
         return seen
 
     return probe
@@ -183,6 +142,13 @@ def _lightness_mistakes(images: torch.Tensor) -> dict[str, torch.Tensor]:
     }
 
 
+def _assert_measure(got: Any, expected: torch.Tensor, call: str, mistakes: Mapping[str, torch.Tensor]) -> None:
+    """Fail unless a measure returned ``expected``; name the mistake it matches, or explain a nan."""
+    nan = isinstance(got, torch.Tensor) and bool(got.isnan().any())
+    blank = "An image without bright pixels must give 0, not nan."
+    assert_matches(got, expected, call, mistakes, otherwise=blank if nan else "")
+
+
 def _judge_measure(
     name: str, cases: tuple[str, ...], mistakes: Callable[[torch.Tensor], dict[str, torch.Tensor]]
 ) -> Callable[[Observations], str]:
@@ -193,7 +159,7 @@ def _judge_measure(
         for case in cases:
             images = all_cases[case]
             call = f"{name}(images) on {case} images of shape {tuple(images.shape)}"
-            _compare(observations[case], reference(images).double(), call, mistakes(images))
+            _assert_measure(observations[case], reference(images).double(), call, mistakes(images))
         return f"{name} matches the reference on {len(cases)} kinds of images."
 
     return judge
@@ -208,7 +174,7 @@ def _judge_measure_details(
     def judge(observations: Observations) -> str:
         visible(observations)
         noise = _quantised_noise(6)
-        _compare(
+        _assert_measure(
             observations["flat"], reference(noise).double(), f"{name} on images of shape (6, 784)", mistakes(noise)
         )
         return f"{name} is right on blank, full and flattened images too."
@@ -223,7 +189,7 @@ def _probe_probability(namespace: Mapping[str, Any]) -> Observations:
     function = namespace["digit_probability"]
     _, lenet = _models()
     images = _real_digits()
-    return {str(digit): _outcome(function, lenet, images, digit) for digit in (8, 3)}
+    return {str(digit): outcome(function, lenet, images, digit) for digit in (8, 3)}
 
 
 def _probability_mistakes(images: torch.Tensor, digit: int) -> dict[str, torch.Tensor]:
@@ -246,7 +212,7 @@ def _judge_probability_cases(observations: Observations, digits: tuple[int, ...]
     for digit in digits:
         call = f"digit_probability(lenet, images, {digit}) on 16 real digits"
         expected = lsi_measures.digit_probability(lenet, images, digit).double()
-        _compare(observations[str(digit)], expected, call, _probability_mistakes(images, digit))
+        assert_matches(observations[str(digit)], expected, call, _probability_mistakes(images, digit))
 
 
 def _judge_probability(observations: Observations) -> str:
@@ -271,7 +237,7 @@ def _probe_evaluate(namespace: Mapping[str, Any]) -> Observations:
     # Graded on its own: the functions of the earlier exercises are the references.
     with substituted(function, {name: getattr(lsi_measures, name) for name in _STUDENT_MEASURES}):
         return {
-            str(digit): _outcome(function, _latents(count), generator, lenet, digit=digit)
+            str(digit): outcome(function, _latents(count), generator, lenet, digit=digit)
             for digit, count in ((8, 12), (5, 7))
         }
 
@@ -298,7 +264,7 @@ def _judge_evaluate_cases(observations: Observations, cases: tuple[tuple[int, in
     for digit, count in cases:
         got = observations[str(digit)]
         call = f"evaluate(latents of shape ({count}, 128), generator, lenet, digit={digit})"
-        require(not isinstance(got, str), f"{call}: {got}.")
+        require(not isinstance(got, str), f"{call} {got}")
         require(
             isinstance(got, list) and len(got) == 2 and all(isinstance(v, torch.Tensor) for v in got),
             f"{call} must return a pair of numpy arrays (objectives, measures); it returned {got}.",
@@ -308,13 +274,13 @@ def _judge_evaluate_cases(observations: Observations, cases: tuple[tuple[int, in
             torch.from_numpy(v) for v in lsi_measures.evaluate(latents, generator, lenet, digit=digit)
         )
         mistakes = _evaluate_mistakes(latents, digit)
-        _compare(got[0], objectives, f"the objectives of {call}", {m: v[0] for m, v in mistakes.items()})
+        assert_matches(got[0], objectives, f"the objectives of {call}", {m: v[0] for m, v in mistakes.items()})
         require(
             tuple(got[1].shape) == (count, 2),
             f"the measures of {call} have shape {tuple(got[1].shape)}; expected ({count}, 2): boldness and lightness "
             "of each image, side by side.",
         )
-        _compare(got[1], measures, f"the measures of {call}", {m: v[1] for m, v in mistakes.items()}, atol=1e-4)
+        assert_matches(got[1], measures, f"the measures of {call}", {m: v[1] for m, v in mistakes.items()})
 
 
 def _judge_evaluate(observations: Observations) -> str:
@@ -408,9 +374,8 @@ def _judge_loop(observations: Observations, iterations: int, seed: int) -> int:
         f"{call} left the archive empty: after evaluating, give the results back with "
         "scheduler.tell(objectives, measures).",
     )
-    same = len(got["index"]) == len(want["index"]) and all(torch.allclose(got[f], want[f]) for f in want)
     require(
-        same,
+        all(close(got[field], want[field]) for field in want),
         f"{call} left {len(got['index'])} elites in the archive; the reference loop leaves {len(want['index'])}, "
         "with other values. Each iteration must ask once, evaluate exactly the solutions asked for, and tell their "
         "objectives and measures back in the same order.",

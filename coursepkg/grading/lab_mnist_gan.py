@@ -27,17 +27,19 @@ from torch import nn
 
 from coursepkg.grading.checks import (
     Check,
-    CheckFailed,
     Observations,
     as_number,
     as_tensor,
     assert_close,
+    assert_matches,
     bind,
     check_pair,
+    close,
     describe_error,
     fill_stale_gradients,
     flat_gradients,
     flat_parameters,
+    gan_loss_mistakes,
     registry,
     require,
     require_number,
@@ -169,7 +171,7 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def _compare_function(
+def _assert_computes(
     got: torch.Tensor,
     linears: list[tuple[int, int]],
     x: torch.Tensor,
@@ -177,20 +179,17 @@ def _compare_function(
     what: str,
     mistakes: dict[str, tuple[Callable, Callable]],
 ) -> None:
-    """Compare a network's output with the reference MLP; name the mistake if one matches."""
-    expected = _reference_forward(linears, x, hidden=_leaky, last=last)
-    if torch.allclose(got, expected, rtol=1e-4, atol=1e-5):
-        return
-    message = (
-        f"{what} does not compute what the specification says (largest difference {(got - expected).abs().max():.4g})."
+    """Compare a network's output with the reference MLP; name the mistake (hidden, last activations) it matches."""
+    assert_matches(
+        got,
+        _reference_forward(linears, x, hidden=_leaky, last=last),
+        what,
+        {
+            mistake: _reference_forward(linears, x, hidden=hidden, last=end)
+            for mistake, (hidden, end) in mistakes.items()
+        },
+        otherwise="Check the order of the layers and that every hidden layer is followed by nn.LeakyReLU(0.2).",
     )
-    for mistake, (hidden, end) in mistakes.items():
-        if torch.allclose(got, _reference_forward(linears, x, hidden=hidden, last=end), rtol=1e-4, atol=1e-5):
-            message += f" It matches a common mistake: {mistake}."
-            break
-    else:
-        message += " Check the order of the layers and that every hidden layer is followed by nn.LeakyReLU(0.2)."
-    raise CheckFailed(message)
 
 
 def _require_layers(seen: Observations, expected: list[tuple[int, int]], call: str) -> None:
@@ -222,7 +221,7 @@ _D_MISTAKES = {
 def _judge_generator(observations: Observations) -> str:
     _require_layers(observations, _G_LINEARS, "Generator()")
     out = require_tensor(observations["out"], "Generator() on a (8, 128) batch", (8, 784))
-    _compare_function(out, _G_LINEARS, _inputs()["z"], torch.tanh, "Generator()", _G_MISTAKES)
+    _assert_computes(out, _G_LINEARS, _inputs()["z"], torch.tanh, "Generator() on a (8, 128) batch", _G_MISTAKES)
     return "the generator maps (n, 128) noise to (n, 784) images through 256-512-1024 LeakyReLU layers and a tanh."
 
 
@@ -254,7 +253,9 @@ def _judge_discriminator(observations: Observations) -> str:
         "Discriminator() in eval mode gives different outputs for the same images: dropout is still active. "
         "Use nn.Dropout(0.3) layers (or F.dropout(x, 0.3, training=self.training)), which switch off in eval mode.",
     )
-    _compare_function(first, _D_LINEARS, _inputs()["x"], _identity, "Discriminator() in eval mode", _D_MISTAKES)
+    _assert_computes(
+        first, _D_LINEARS, _inputs()["x"], _identity, "Discriminator() in eval mode on a (8, 784) batch", _D_MISTAKES
+    )
     return "the discriminator maps (n, 784) images through 1024-512-256 LeakyReLU layers to (n, 1) logits."
 
 
@@ -262,7 +263,9 @@ def _judge_discriminator_details(observations: Observations) -> str:
     _judge_discriminator(observations)
     images = require_tensor(observations["images"], "Discriminator() on a (8, 1, 28, 28) batch", (8, 1))
     assert_close(
-        images, observations["eval"][0], "Discriminator() on (8, 1, 28, 28) images against the same images flattened"
+        images,
+        observations["eval"][0],
+        "Discriminator() on (8, 1, 28, 28) images, which should be its output on the same images flattened,",
     )
     first, second = observations["train"]
     require(
@@ -270,7 +273,7 @@ def _judge_discriminator_details(observations: Observations) -> str:
         "Discriminator() in train mode gives the same output twice for the same images: it has no dropout. "
         "Add nn.Dropout(0.3) after each hidden LeakyReLU.",
     )
-    wrong = [p for p in observations["dropouts"] if abs(p - 0.3) > 1e-9]
+    wrong = [p for p in observations["dropouts"] if not close(p, 0.3)]
     require(not wrong, f"the discriminator's dropout probability is {wrong[0] if wrong else ''}; use 0.3.")
     return "the discriminator flattens images itself and uses dropout only in train mode."
 
@@ -307,29 +310,6 @@ def _probe_loss(namespace: Mapping[str, Any], name: str) -> Observations:
     return observations
 
 
-def _bce(logits: torch.Tensor, label: float) -> float:
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, label)).item()
-
-
-def _loss_mistakes(name: str, real: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
-    if name == "discriminator_loss":
-        return {
-            "the labels are swapped: real images get label 1, fakes label 0": _bce(real, 0) + _bce(fake, 1),
-            "a sigmoid is applied before BCE-with-logits, which applies its own": _bce(torch.sigmoid(real), 1)
-            + _bce(torch.sigmoid(fake), 0),
-            "the two terms are averaged; add them: BCE(real, 1) + BCE(fake, 0)": (_bce(real, 1) + _bce(fake, 0)) / 2,
-            "only the real term is there; add BCE(D(G(z)), 0)": _bce(real, 1),
-            "only the fake term is there; add BCE(D(x), 1)": _bce(fake, 0),
-        }
-    return {
-        "this is the saturating loss mean(log(1 - D(G(z)))); use the non-saturating -mean(log D(G(z)))": -_bce(fake, 0),
-        "this is BCE(D(G(z)), 0), the discriminator's target for fakes; the generator wants them called real": _bce(
-            fake, 0
-        ),
-        "a sigmoid is applied before BCE-with-logits, which applies its own": _bce(torch.sigmoid(fake), 1),
-    }
-
-
 def _reference_loss(name: str, real: torch.Tensor, fake: torch.Tensor) -> float:
     if name == "discriminator_loss":
         return gan_losses.discriminator_loss(real, fake).item()
@@ -341,17 +321,12 @@ def _judge_loss_case(observations: Observations, name: str, case: str) -> None:
     got = observations[case]
     call = f"{name} on the {case!r} test logits"
     require(isinstance(got, float), f"{call} must return a scalar tensor; it returned {got}.")
-    expected = _reference_loss(name, real, fake)
-    if abs(got - expected) <= 1e-5 * (1 + abs(expected)):
-        return
-    message = f"{call} returned {got:.6f}; expected {expected:.6f}."
-    if case == "unequal batches" and abs(got - expected) > 1e-3:
-        message += " Each term is a mean over its own batch (real and fake batches may differ in size)."
-    for mistake, value in _loss_mistakes(name, real, fake).items():
-        if abs(got - value) <= 1e-5 * (1 + abs(value)):
-            message += f" It matches a common mistake: {mistake}."
-            break
-    raise CheckFailed(message)
+    # Only the batch sizes tell this case from the others: a value no mistake explains comes from them.
+    hint = "Each term is a mean over its own batch (real and fake batches may differ in size)."
+    mistakes = gan_loss_mistakes(name.removesuffix("_loss"), real, fake)
+    assert_matches(
+        got, _reference_loss(name, real, fake), call, mistakes, otherwise=hint if case == "unequal batches" else ""
+    )
 
 
 def _judge_loss(name: str) -> Callable[[Observations], str]:
@@ -374,7 +349,7 @@ def _judge_loss_details(name: str) -> Callable[[Observations], str]:
         extreme = observations["extreme"]
         expected = _reference_loss(name, *_extreme_cases())
         require(
-            isinstance(extreme, float) and math.isfinite(extreme) and abs(extreme - expected) <= 1e-3 * (1 + expected),
+            close(extreme, expected),
             f"{name} returned {extreme} for logits of +-120; expected {expected:.4g}. log(sigmoid(x)) underflows for "
             "large logits: use nn.BCEWithLogitsLoss or F.binary_cross_entropy_with_logits, which stay finite.",
         )
@@ -487,31 +462,33 @@ def _judge_train_step(observations: Observations) -> str:
         f"{len(observations['g_records'])} times; expected once each.",
     )
     expected = _reference_step()
-    if not torch.allclose(observations["discriminator"], expected["discriminator"], rtol=1e-4, atol=1e-6):
-        hint = ""
-        if torch.allclose(
-            observations["discriminator"], _reference_step(stale_d=True)["discriminator"], rtol=1e-4, atol=1e-6
-        ):
-            hint = " The update included stale gradients: call d_optimizer.zero_grad() before d_loss.backward()."
-        raise CheckFailed("after train_step the discriminator's parameters differ from the reference update." + hint)
-    if not torch.allclose(observations["generator"], expected["generator"], rtol=1e-4, atol=1e-6):
-        hints = {
-            "the update included stale gradients: call g_optimizer.zero_grad() before g_loss.backward()": {
-                "stale_g": True
-            },
-            "the generator used the saturating loss; use generator_loss (non-saturating)": {"saturating": True},
-        }
-        message = "after train_step the generator's parameters differ from the reference update."
-        for hint, options in hints.items():
-            variant = _reference_step(**options)
-            if torch.allclose(observations["generator"], variant["generator"], rtol=1e-4, atol=1e-6):
-                message += f" It matches a common mistake: {hint}."
-                break
-        raise CheckFailed(message)
+    assert_matches(
+        observations["discriminator"],
+        expected["discriminator"],
+        "discriminator.parameters() after train_step",
+        {
+            "the update included stale gradients: call d_optimizer.zero_grad() before d_loss.backward()": (
+                _reference_step(stale_d=True)["discriminator"]
+            )
+        },
+    )
+    assert_matches(
+        observations["generator"],
+        expected["generator"],
+        "generator.parameters() after train_step",
+        {
+            "the update included stale gradients: call g_optimizer.zero_grad() before g_loss.backward()": (
+                _reference_step(stale_g=True)["generator"]
+            ),
+            "the generator used the saturating loss; use generator_loss (non-saturating)": (
+                _reference_step(saturating=True)["generator"]
+            ),
+        },
+    )
     assert_close(
         torch.tensor([d_loss, g_loss]),
         torch.tensor(expected["returned"]),
-        "the (d_loss, g_loss) returned by train_step",
+        "train_step, as (d_loss, g_loss),",
     )
     return "train_step updates the discriminator, then the generator, exactly like the reference."
 
@@ -519,7 +496,7 @@ def _judge_train_step(observations: Observations) -> str:
 def _judge_train_step_details(observations: Observations) -> str:
     _judge_train_step(observations)
     g_grads = observations["d_records"][0]["generator"]
-    untouched = torch.allclose(g_grads, torch.full_like(g_grads, _STALE_GRAD)) or not g_grads.any()
+    untouched = close(g_grads, torch.full_like(g_grads, _STALE_GRAD)) or not g_grads.any()
     require(
         untouched,
         "when d_optimizer.step() ran, the discriminator's loss had sent gradients into the generator: "
