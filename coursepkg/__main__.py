@@ -1,32 +1,51 @@
-"""Command line of the course: train, export and benchmark the MNIST models.
+"""Command line of the course: train and export the MNIST models, run the benchmarks.
 
 Usage::
 
     python -m coursepkg train-gan --out runs/gan --epochs 150
     python -m coursepkg train-lenet --out runs/lenet --epochs 30
     python -m coursepkg export --gan runs/gan --lenet runs/lenet
-    python -m coursepkg benchmark-mnist --cpu-budget 600
+    python -m coursepkg benchmark modes --jobs 2 --out book/data/mode_benchmark.json
+    python -m coursepkg benchmark mnist --cpu-budget 600 --threads 1 --out book/data/mnist_benchmark.json
+    python -m coursepkg benchmark lsi --threads 2 --out book/data/lsi_benchmark.json
 
 Training runs on CUDA when present (``--device cpu`` to force the CPU), writes a
 checkpoint and a sample grid per epoch into ``--out``, and continues from there
 with ``--resume``. ``export`` measures the trained models on the held-out digits
 and writes their weights and ``manifest.json`` into ``coursepkg/mnist/weights``.
+
+Each benchmark prints its table and, with ``--out``, writes its results as JSON
+with the same provenance record (:func:`coursepkg.util.provenance.provenance`):
+``modes`` is the mode coverage of the recap chapter, ``mnist`` the recipes of the
+MNIST lab at equal CPU time, ``lsi`` the searches of the LSI chapter.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import torch
 
+from coursepkg.lsi import benchmark as lsi_benchmark
+from coursepkg.mnist import benchmark as mnist_benchmark
 from coursepkg.mnist import data as mnist_data
 from coursepkg.mnist import pretrained
 from coursepkg.mnist.train import RECIPES, train_gan, train_lenet
+from coursepkg.toy2d import benchmark as modes_benchmark
+from coursepkg.util.files import write_json
+from coursepkg.util.provenance import format_provenance, provenance
 from coursepkg.util.runtime import use_available_cores
 
-__all__ = ["main"]
+__all__ = ["BENCHMARKS", "main"]
+
+#: ``python -m coursepkg benchmark NAME``: each module has ``add_arguments(parser)``,
+#: ``run(args) -> dict`` and ``format_table(results) -> str``.
+BENCHMARKS: dict[str, ModuleType] = {"modes": modes_benchmark, "mnist": mnist_benchmark, "lsi": lsi_benchmark}
 
 
 def _set_threads(threads: int | None) -> int:
@@ -60,16 +79,46 @@ def _parser() -> argparse.ArgumentParser:
     exporter.add_argument("--lenet", type=Path, required=True, help="run folder of train-lenet")
     exporter.add_argument("--dest", type=Path, default=pretrained.weights_dir())
     exporter.add_argument("--threads", type=int, default=None)
-    benchmark = commands.add_parser("benchmark-mnist", help="our recipe against a tutorial's, at equal CPU time")
-    benchmark.add_argument("--cpu-budget", type=float, default=600.0, help="CPU seconds of training per recipe")
-    benchmark.add_argument("--seed", type=int, default=0)
-    benchmark.add_argument("--threads", type=int, default=None)
+    benchmark = commands.add_parser("benchmark", help="run a benchmark, print its table, save it as JSON")
+    benchmarks = benchmark.add_subparsers(dest="benchmark", required=True)
+    for name, module in BENCHMARKS.items():
+        summary = module.__doc__.split("\n")[0]
+        command = benchmarks.add_parser(name, help=summary, description=summary)
+        module.add_arguments(command)
+        command.add_argument("--out", type=Path, help="also write the results, with their provenance, as JSON here")
     return parser
+
+
+def _benchmark(args: argparse.Namespace, command: str) -> int:
+    """Run the benchmark ``args.benchmark``, print its provenance and table, and write them with ``--out``.
+
+    The JSON files it writes are what the recap chapter (``modes``), the MNIST lab
+    (``mnist``) and the LSI chapter (``lsi``) show.
+
+    Args:
+        args: the parsed command line.
+        command: the command line as typed, for the provenance record.
+
+    Returns:
+        The exit status, 0.
+    """
+    benchmark = BENCHMARKS[args.benchmark]
+    load_before = os.getloadavg()
+    results = benchmark.run(args)
+    results["provenance"] = provenance(command, load_before=load_before)
+    print(format_provenance(results["provenance"]) + "\n")
+    print(benchmark.format_table(results))
+    if args.out:
+        write_json(args.out, results)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run a command; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
+    if args.command == "benchmark":  # each benchmark sets its own threads (one per run for modes)
+        return _benchmark(args, "python -m coursepkg " + shlex.join(argv))
     _set_threads(args.threads)
     if args.command == "train-gan":
         images, _ = mnist_data.course_split("fit")
@@ -99,10 +148,6 @@ def main(argv: list[str] | None = None) -> int:
 
         for model, numbers in export(args.gan, args.lenet, args.dest).items():
             print(model, numbers)
-    else:
-        from coursepkg.mnist.benchmark import run_benchmark
-
-        print(run_benchmark(cpu_budget_s=args.cpu_budget, seed=args.seed))
     return 0
 
 

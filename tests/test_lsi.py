@@ -1,4 +1,4 @@
-"""coursepkg.lsi and coursepkg.lsi.benchmark: measures, evaluation, the search, archive look-ups, the command."""
+"""coursepkg.lsi: measures, evaluation, the search, archive look-ups, and `python -m coursepkg benchmark lsi`."""
 
 import json
 
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from coursepkg.__main__ import main
 from coursepkg.lsi import archive as lsi_archive
 from coursepkg.lsi import benchmark as lsi_benchmark
 from coursepkg.lsi import measures as lsi_measures
@@ -169,7 +170,7 @@ def test_benchmark_command_prints_its_table_and_writes_json(capsys, tmp_path, mo
     tiny_seed = lsi_search.LSIConfig("seed tiny", cells=(20, 10), emitters=2, batch_size=8)
     monkeypatch.setitem(lsi_benchmark.CONFIGS, "seed", lsi_benchmark.Contender(tiny_seed, False))
     out = tmp_path / "lsi.json"
-    assert lsi_benchmark.main(["--iterations", "4", "--threads", "1", "--out", str(out)]) == 0
+    assert main(["benchmark", "lsi", "--iterations", "4", "--threads", "1", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     for text in (
         "ms/it",
@@ -183,6 +184,8 @@ def test_benchmark_command_prints_its_table_and_writes_json(capsys, tmp_path, mo
     ):
         assert text in printed
     results = json.loads(out.read_text())
+    assert results["provenance"]["command"].endswith("benchmark lsi --iterations 4 --threads 1 --out " + str(out))
+    assert results["provenance"]["machine"]["torch_threads"] == 1
     assert [(run["name"], run["fast_pooling"], run["config"]["es"]) for run in results["runs"]] == [
         ("seed tiny", False, "cma_es"),
         (lsi_search.OURS.name, True, "cma_es"),
@@ -191,5 +194,5 @@ def test_benchmark_command_prints_its_table_and_writes_json(capsys, tmp_path, mo
     assert results["runs"][1]["history"][-1]["evaluations"] == 4 * lsi_search.OURS.evaluations_per_iteration
     assert 0 < results["runs"][0]["evaluate_seconds"] < results["runs"][0]["seconds"]
     with pytest.raises(SystemExit):
-        lsi_benchmark.main(["--configs", "seed,mine"])
+        main(["benchmark", "lsi", "--configs", "seed,mine"])
     assert "unknown configuration ['mine']" in capsys.readouterr().err

@@ -9,35 +9,38 @@ and the measures), and the cells filled and QD score after 0.5 M, 1.5 M and
 4.5 M evaluations (150 per iteration: 30,000 iterations make 4.5 M). The seed
 tutorial's own figures are printed below for comparison.
 
-Run ``python -m coursepkg.lsi.benchmark --help``; the LSI chapter shows the table of
-``python -m coursepkg.lsi.benchmark --out book/data/lsi_benchmark.json``.
+Run ``python -m coursepkg benchmark lsi --help``; the LSI chapter shows the table of
+``python -m coursepkg benchmark lsi --threads 2 --out book/data/lsi_benchmark.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import ribs
-import torch
 
 from coursepkg.lsi.measures import evaluate
 from coursepkg.lsi.pooling import fast_pooling
 from coursepkg.lsi.search import OURS, OURS_DIAGONAL, SEED_CONFIG, LSIConfig, illuminate, make_scheduler
 from coursepkg.mnist import pretrained
 from coursepkg.util.cli import names, positive_int
-from coursepkg.util.files import write_json
 from coursepkg.util.runtime import use_available_cores
 
-__all__ = ["CONFIGS", "MARKS", "SEED_FIGURES", "Contender", "format_table", "main", "run_benchmark", "run_config"]
+__all__ = [
+    "CONFIGS",
+    "MARKS",
+    "SEED_FIGURES",
+    "Contender",
+    "add_arguments",
+    "format_table",
+    "run",
+    "run_benchmark",
+    "run_config",
+]
 
 
 class Contender(NamedTuple):
@@ -123,7 +126,7 @@ def run_benchmark(
     threads: int | None = None,
     progress: bool = False,
 ) -> dict:
-    """Run each named configuration of :data:`CONFIGS` in turn, in this process.
+    """Run each named configuration of :data:`CONFIGS` in turn, in this process (the LSI chapter's section 7).
 
     Args:
         configs: keys of :data:`CONFIGS`.
@@ -133,9 +136,8 @@ def run_benchmark(
         progress: progress bars on stderr.
 
     Returns:
-        ``{"runs": [...], "iterations", "seed", "threads", "machine", "load_average",
-        "seed_figures"}``; ``load_average`` is the 1-minute load before and after,
-        to judge whether other jobs shared the cores.
+        ``{"runs": [...], "iterations", "seed", "seed_figures"}``; the torch threads
+        are the provenance record's (:func:`coursepkg.util.provenance.provenance`).
 
     Raises:
         ValueError: for an unknown configuration, ``iterations < 1`` or ``threads < 1``.
@@ -145,27 +147,14 @@ def run_benchmark(
         raise ValueError(f"Unknown or missing configurations {unknown}; choose from {list(CONFIGS)}.")
     if iterations < 1:
         raise ValueError(f"iterations must be at least 1, got {iterations}.")
-    threads = use_available_cores(max_threads=threads)
-    load_before = os.getloadavg()[0]
+    use_available_cores(max_threads=threads)
     runs = [
         run_config(
             CONFIGS[name].config, fast=CONFIGS[name].fast_pooling, iterations=iterations, seed=seed, progress=progress
         )
         for name in configs
     ]
-    machine = (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"ribs {ribs.__version__}"
-    )
-    return {
-        "runs": runs,
-        "iterations": iterations,
-        "seed": seed,
-        "threads": threads,
-        "machine": machine,
-        "load_average": [load_before, os.getloadavg()[0]],
-        "seed_figures": SEED_FIGURES,
-    }
+    return {"runs": runs, "iterations": iterations, "seed": seed, "seed_figures": SEED_FIGURES}
 
 
 def _at(history: list[dict], evaluations: int) -> dict | None:
@@ -175,9 +164,13 @@ def _at(history: list[dict], evaluations: int) -> dict | None:
 
 
 def format_table(results: dict) -> str:
-    """The benchmark as text: speed per configuration, then cells and QD score at each of :data:`MARKS`."""
+    """The benchmark as text: speed per configuration, then cells and QD score at each of :data:`MARKS`.
+
+    Printed by the LSI chapter (section 7) from the saved results.
+    """
     header = f"{'config':<16} {'ms/it':>6} {'it/s':>6} {'total s':>8} {'networks':>9}"
-    lines = [header, "-" * len(header)]
+    title = f"LSI of the shipped MNIST GAN, digit 8, seed {results['seed']}, {results['iterations']:,} iterations"
+    lines = [title, "", header, "-" * len(header)]
     for run in results["runs"]:
         lines.append(
             f"{run['name']:<16} {run['seconds_per_iteration'] * 1000:>6.1f} "
@@ -211,11 +204,8 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m coursepkg.lsi.benchmark",
-        description="Latent space illumination of the shipped MNIST GAN: the seed tutorial's CMA-ME against ours.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``python -m coursepkg benchmark lsi`` (the LSI chapter's table) to its ``parser``."""
     parser.add_argument(
         "--iterations",
         type=positive_int,
@@ -231,22 +221,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of every run (default: 0)")
     parser.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: all cores)")
     parser.add_argument("--progress", action="store_true", help="progress bars on stderr")
-    parser.add_argument("--out", type=Path, help="also write the results as JSON to this file")
-    args = parser.parse_args(argv)
-    results = run_benchmark(
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Run the benchmark of the LSI chapter as ``python -m coursepkg benchmark lsi`` was told to.
+
+    Args:
+        args: the parsed options of :func:`add_arguments`.
+
+    Returns:
+        What :func:`run_benchmark` returns.
+    """
+    return run_benchmark(
         args.configs, iterations=args.iterations, seed=args.seed, threads=args.threads, progress=args.progress
     )
-    results["command"] = "python -m coursepkg.lsi.benchmark " + " ".join(sys.argv[1:] if argv is None else argv)
-    print(
-        f"LSI of the shipped MNIST GAN, digit 8, seed {args.seed}, {results['threads']} torch threads\n"
-        f"{results['machine']}\nload average {results['load_average'][0]:.2f} before, "
-        f"{results['load_average'][1]:.2f} after\n"
-    )
-    print(format_table(results))
-    if args.out:
-        write_json(args.out, results)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,16 +9,14 @@ torch thread per run), how many runs hit the target (every mode, with at least
 98 % high-quality samples on the ring and 95 % on the grid), and the published
 rows beside ours.
 
-Run ``python -m coursepkg.toy2d.benchmark --help``; the recap chapter shows the
-table of ``python -m coursepkg.toy2d.benchmark --jobs 2 --out book/data/mode_benchmark.json``.
+Run ``python -m coursepkg benchmark modes --help``; the recap chapter shows the
+table of ``python -m coursepkg benchmark modes --jobs 2 --out book/data/mode_benchmark.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -26,7 +24,6 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from multiprocessing import get_context
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,7 +35,6 @@ from coursepkg.toy2d.training import train
 from coursepkg.toy2d.variants import StandardGAN, Variant
 from coursepkg.toy2d.wgan import WGAN
 from coursepkg.util.cli import names, positive_int
-from coursepkg.util.files import write_json
 
 __all__ = [
     "DATASETS",
@@ -46,8 +42,9 @@ __all__ = [
     "TARGETS",
     "VARIANTS",
     "Setting",
+    "add_arguments",
     "format_table",
-    "main",
+    "run",
     "run_benchmark",
     "run_one",
 ]
@@ -155,7 +152,7 @@ def run_benchmark(
     jobs: int = 1,
     progress: bool = False,
 ) -> dict:
-    """Run every (variant, data set, seed) and summarise.
+    """Run every (variant, data set, seed) and summarise; the recap chapter shows the full run's table.
 
     Args:
         variants: keys of :data:`VARIANTS`.
@@ -166,7 +163,7 @@ def run_benchmark(
         progress: print a line to stderr as each run finishes.
 
     Returns:
-        ``{"rows": [...], "published": PUBLISHED, "settings": ..., "machine": ...}``,
+        ``{"rows": [...], "published": PUBLISHED, "settings": ..., "samples": SAMPLES}``,
         one row per (variant, data set) with means, standard errors
         (``nan`` for one seed), the runs and how many were on target.
 
@@ -200,8 +197,7 @@ def run_benchmark(
         for v in variants
     ]
     settings = {v: {"steps": steps or VARIANTS[v].steps, **VARIANTS[v].options} for v in variants}
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
-    return {"rows": rows, "published": PUBLISHED, "settings": settings, "samples": SAMPLES, "machine": machine}
+    return {"rows": rows, "published": PUBLISHED, "settings": settings, "samples": SAMPLES}
 
 
 def _pm(mean: float, se: float, scale: float = 1.0, digits: int = 1) -> str:
@@ -212,12 +208,13 @@ def _pm(mean: float, se: float, scale: float = 1.0, digits: int = 1) -> str:
 
 
 def format_table(results: dict) -> str:
-    """The benchmark table as text: our rows (mean ± s.e.), then the published ones."""
+    """The benchmark table as text: our rows (mean ± s.e.), then the published ones; printed by the recap chapter."""
+    title = f"Mode coverage, {results['samples']} samples per run, mean ± standard error over seeds"
     header = (
         f"{'data':<5} {'variant':<30} {'seeds':>5} {'modes':>12} {'high quality %':>14} "
         f"{'reverse KL':>13} {'CPU s/run':>9} {'on target':>9}"
     )
-    lines = [header, "-" * len(header)]
+    lines = [title, "", header, "-" * len(header)]
     for row in results["rows"]:
         lines.append(
             f"{row['dataset']:<5} {row['variant']:<30} {row['seeds']:>5} "
@@ -236,11 +233,8 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m coursepkg.toy2d.benchmark",
-        description="Mode coverage of GAN variants on the ring (8 modes) and grid (25 modes), PacGAN protocol.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``python -m coursepkg benchmark modes`` (the recap chapter's table) to its ``parser``."""
     parser.add_argument(
         "--variants",
         type=names("variant", list(VARIANTS)),
@@ -261,19 +255,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--jobs", type=positive_int, default=1, help="worker processes, one torch thread each (default: 1)"
     )
-    parser.add_argument("--out", type=Path, help="also write the results as JSON to this file")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Run the benchmark of the recap chapter as ``python -m coursepkg benchmark modes`` was told to.
+
+    Args:
+        args: the parsed options of :func:`add_arguments`.
+
+    Returns:
+        What :func:`run_benchmark` returns.
+    """
     seeds, steps = args.seeds, args.steps
     if args.quick:
         seeds, steps = 1, steps or max(1, min(s for v in args.variants for s in VARIANTS[v].steps.values()) // 10)
-    results = run_benchmark(args.variants, args.datasets, seeds=seeds, steps=steps, jobs=args.jobs, progress=True)
-    results["command"] = "python -m coursepkg.toy2d.benchmark " + " ".join(sys.argv[1:] if argv is None else argv)
-    print(f"Mode coverage, {SAMPLES} samples per run, mean ± standard error over seeds; {results['machine']}")
-    print(format_table(results))
-    if args.out:
-        write_json(args.out, results)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    # Every run uses one torch thread, in this process too: the provenance record says so.
+    torch.set_num_threads(1)
+    return run_benchmark(args.variants, args.datasets, seeds=seeds, steps=steps, jobs=args.jobs, progress=True)

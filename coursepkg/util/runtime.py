@@ -6,7 +6,12 @@ import os
 
 import torch
 
-__all__ = ["use_available_cores"]
+__all__ = ["available_cores", "use_available_cores"]
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity; a container may see more than it may use)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def use_available_cores(*, max_threads: int | None = None) -> int:
@@ -30,8 +35,7 @@ def use_available_cores(*, max_threads: int | None = None) -> int:
     Raises:
         ValueError: for ``max_threads < 1``, or an ``OMP_NUM_THREADS`` that is not a positive integer.
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    cores = min(cores, _omp_limit())
+    cores = min(available_cores(), _omp_limit())
     if max_threads is not None:
         if max_threads < 1:
             raise ValueError(f"max_threads must be at least 1, got {max_threads}.")
