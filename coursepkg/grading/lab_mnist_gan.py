@@ -8,7 +8,7 @@ layout (``nn.Sequential``, layers as attributes, functional activations) passes;
 a wrong width, a ReLU instead of LeakyReLU(0.2) or a missing tanh does not, and
 the message names it.
 
-The losses are compared with :mod:`coursepkg.toy2d.gan` on fixed logits. The
+The losses are compared with :mod:`coursepkg.toy2d.losses` on fixed logits. The
 training step runs on small reference networks with plain SGD (whose update is
 exactly ``lr * gradient``) and stale gradients left in both networks, so a
 missing ``zero_grad``, a missing ``detach`` or a generator scored by the old

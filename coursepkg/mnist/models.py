@@ -6,9 +6,9 @@ Space of an MNIST GAN", so the LSI chapter's experiments carry over:
 * :class:`Generator`: ``z`` of size 128 -> 256 -> 512 -> 1024 -> 784, LeakyReLU(0.2)
   between layers and a tanh at the end, so images lie in ``[-1, 1]``;
 * :class:`Discriminator`: 784 -> 1024 -> 512 -> 256 -> 1 with LeakyReLU(0.2) and
-  dropout, returning *logits* (the losses of :mod:`coursepkg.toy2d.gan` apply the sigmoid).
+  dropout, returning *logits* (the losses of :mod:`coursepkg.toy2d.losses` apply the sigmoid).
 
-The losses are those of :mod:`coursepkg.toy2d.gan` (a GAN is a GAN, whatever the
+The losses are those of :mod:`coursepkg.toy2d.losses` (a GAN is a GAN, whatever the
 data); :func:`train_step` does one discriminator and one generator update.
 """
 

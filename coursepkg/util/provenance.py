@@ -98,7 +98,8 @@ def format_provenance(record: dict[str, Any], *, width: int = 76) -> str:
     else:
         load_text = "load average: not recorded"
     facts = [
-        f"measured {known(record['date'])} on {known(machine['processor'])}, {known(machine['cores'])} cores, "
+        f"{'date not recorded' if record['date'] is None else 'measured ' + record['date']}; "
+        f"{known(machine['processor'])}, {known(machine['cores'])} cores, "
         f"{known(machine['torch_threads'])} torch thread(s)",
         f"platform: {known(machine['platform'])}",
         load_text,
