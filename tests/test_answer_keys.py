@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -108,6 +109,13 @@ def test_the_closure_follows_imports_through_other_modules():
     assert not any(name.startswith("coursepkg.grading") for name in import_graph())
     # The probe passes a generator of keys: it must count once, not be used up.
     assert blocked_modules(iter(["coursepkg.lsi.measures"])) == blocked_modules(["coursepkg.lsi.measures"])
+
+
+def test_no_package_init_imports_anything():
+    # An import in an __init__ would load its modules, answer keys included, before the probe blocks them.
+    for init in (ROOT / "coursepkg").rglob("__init__.py"):
+        tree = ast.parse(init.read_text())
+        assert not [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))], init
 
 
 def test_an_unknown_answer_key_is_refused_with_the_fix():
