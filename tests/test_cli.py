@@ -13,6 +13,7 @@ import torch
 from coursepkg.__main__ import BENCHMARKS, main
 from coursepkg.mnist import pretrained
 from coursepkg.mnist.benchmark import FLOOR
+from coursepkg.util.provenance import format_provenance
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -133,7 +134,8 @@ def test_every_benchmark_writes_the_same_provenance_record(benchmarks):
     for name, (printed, results) in benchmarks.items():
         record = results["provenance"]
         assert record["command"].startswith(f"python -m coursepkg benchmark {name} {SHORT_BENCHMARKS[name][0]}")
-        assert printed.startswith(f"$ {record['command']}\n")
+        # The record comes first, as the chapters print it (its command wrapped to fit a phone).
+        assert printed.startswith(format_provenance(record) + "\n\n")
         assert datetime.fromisoformat(record["date"]).tzinfo is not None
         assert len(record["machine"]["load_average"]["before"]) == 3 and None not in record["versions"].values()
     # The results the chapters read carry the same record (older runs' converted, with None where unrecorded).

@@ -105,7 +105,7 @@ def test_student_branch_holds_the_course_without_solutions_or_tests(tmp_path):
     files = subprocess.run(
         ["git", "ls-tree", "-r", "--name-only", commit], cwd=clone, capture_output=True, text=True, check=True
     ).stdout.split()
-    assert {"book/lab_2d_gan.ipynb", "_config.yml", "requirements.txt", "coursepkg/gan2d.py"} <= set(files)
+    assert {"book/lab_2d_gan.ipynb", "_config.yml", "requirements.txt", "coursepkg/toy2d/gan.py"} <= set(files)
     assert [f for f in files if f.split("/")[0] in INSTRUCTOR_ONLY] == []
     # coursepkg holds the public reference implementations, whose lines the
     # solutions naturally share; every other file must hold none of them. Only
