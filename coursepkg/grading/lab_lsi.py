@@ -5,7 +5,7 @@ construction (pixels of exactly 0.5, a blank image, a full one) and on real
 digits; the objective on real digits with the shipped LeNet-5; ``evaluate`` on
 fixed latent vectors through the shipped generator. The ask/evaluate/tell loop
 runs on a small seeded pyribs scheduler over a cheap quadratic problem, and must
-leave exactly the archive that :func:`coursepkg.lsi.illuminate` leaves on an
+leave exactly the archive that :func:`coursepkg.lsi.search.illuminate` leaves on an
 identical scheduler. Wrong values are matched against the mistakes students
 make (``>`` for ``>=``, dividing by 784 or by ``boldness + 1``, log-probabilities,
 images left in ``[-1, 1]``, measures swapped) to say which one was made.

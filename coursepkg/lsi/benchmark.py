@@ -2,7 +2,7 @@
 
 The searches (the seed's, ours, and ours with a diagonal CMA-ES) look for
 eights in the latent space of the shipped MNIST generator
-(:func:`coursepkg.lsi.evaluate`), one after the other in one process, from the
+(:func:`coursepkg.lsi.measures.evaluate`), one after the other in one process, from the
 same seed. For each the table gives the wall-clock seconds per
 ask/tell iteration, the share of it spent in the networks (generator, LeNet-5
 and the measures), and the cells filled and QD score after 0.5 M, 1.5 M and
@@ -47,7 +47,8 @@ class Contender(NamedTuple):
     """A search configuration and how its images are evaluated."""
 
     config: LSIConfig
-    #: LeNet-5 with :func:`coursepkg.lsi.fast_pooling` (same outputs, faster); the tutorial's plain model if False.
+    #: LeNet-5 with :func:`coursepkg.lsi.pooling.fast_pooling` (same outputs, faster);
+    #: the tutorial's plain model if False.
     fast_pooling: bool
 
 
@@ -75,7 +76,7 @@ def run_config(
 
     Args:
         config: the search's settings.
-        fast: evaluate with :func:`coursepkg.lsi.fast_pooling` applied to LeNet-5.
+        fast: evaluate with :func:`coursepkg.lsi.pooling.fast_pooling` applied to LeNet-5.
         iterations: ask/tell iterations.
         seed: seeds the search.
         log_every: iterations between checkpoints.
@@ -83,7 +84,7 @@ def run_config(
 
     Returns:
         ``{"name", "config", "fast_pooling", "seconds", "evaluate_seconds", "seconds_per_iteration",
-        "history"}``; ``evaluate_seconds`` is the time spent in :func:`coursepkg.lsi.evaluate`
+        "history"}``; ``evaluate_seconds`` is the time spent in :func:`coursepkg.lsi.measures.evaluate`
         (the networks and measures), the rest is pyribs' ask and tell.
     """
     generator, classifier = pretrained.load("generator"), pretrained.load("lenet5")

@@ -19,7 +19,7 @@ from dataclasses import asdict
 from coursepkg.mnist import data as mnist_data
 from coursepkg.mnist import pretrained
 from coursepkg.mnist.metrics import GeneratorReport, accuracy, evaluate_generator
-from coursepkg.mnist.train import RECIPES, train_gan
+from coursepkg.mnist.train import RECIPES, GANRecipe, train_gan
 from coursepkg.util.cli import positive_int
 from coursepkg.util.runtime import use_available_cores
 
@@ -116,7 +116,7 @@ def run_benchmark(*, cpu_budget_s: float, seed: int = 0, progress: bool = True) 
         pretrained.load("generator"), lenet, heldout, latent_dim=shipped["config"]["latent_dim"]
     )
     # Which of RECIPES the shipped generator was trained with, read from its manifest.
-    recipe = next((name for name, r in RECIPES.items() if asdict(r) == _as_recipe(training["recipe"])), None)
+    recipe = next((name for name, r in RECIPES.items() if r == GANRecipe.from_dict(training["recipe"])), None)
     rows.append(
         _row(
             "shipped",
@@ -138,11 +138,6 @@ def run_benchmark(*, cpu_budget_s: float, seed: int = 0, progress: bool = True) 
         "heldout_digits": len(heldout),
         "recipes": {name: asdict(RECIPES[name]) for name in ("ours", "peer")},
     }
-
-
-def _as_recipe(recipe: dict) -> dict:
-    """A recipe read from JSON, with its lists back as the tuples of :class:`~coursepkg.mnist.train.GANRecipe`."""
-    return {key: tuple(value) if isinstance(value, list) else value for key, value in recipe.items()}
 
 
 def format_table(results: dict) -> str:

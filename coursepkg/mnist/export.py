@@ -68,7 +68,7 @@ def export(gan_run: Path, lenet_run: Path, dest: Path) -> dict[str, dict[str, fl
     )
 
     state = torch.load(gan_run / "checkpoint.pt", weights_only=True)
-    recipe = GANRecipe(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["recipe"].items()})
+    recipe = GANRecipe.from_dict(state["recipe"])
     generator = pretrained.MODELS["generator"]({"latent_dim": recipe.latent_dim, "hidden": recipe.g_hidden})
     discriminator = Discriminator(recipe.d_hidden, dropout=recipe.dropout, spectral_norm=recipe.spectral_norm)
     gan_weights = state["gan"]

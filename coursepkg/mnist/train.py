@@ -63,6 +63,11 @@ class GANRecipe:
     batch_size: int = 64
     ema: float | None = 0.999
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> GANRecipe:
+        """The recipe that a checkpoint or a manifest stores as ``asdict(recipe)`` (JSON turns tuples into lists)."""
+        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in values.items()})
+
 
 #: ``"ours"``: the course's recipe (DCGAN's Adam settings, batches of 64, and an
 #: averaged generator). ``"peer"``: the recipe of a popular MNIST GAN tutorial

@@ -1,6 +1,6 @@
 """Animations of GAN training that play in a browser with no server.
 
-Training records snapshots (:func:`coursepkg.training.train` with ``record=``);
+Training records snapshots (:func:`coursepkg.toy2d.training.train` with ``record=``);
 the functions here turn them into matplotlib animations and then into one
 self-contained HTML snippet (``FuncAnimation.to_jshtml``: every frame embedded as
 a PNG, with play/step controls), which a notebook shows and a static book keeps.

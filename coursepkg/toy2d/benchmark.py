@@ -62,7 +62,7 @@ class Setting:
     Attributes:
         build: ``build(modes)`` returns a fresh model for a data set with that many modes.
         steps: generator steps per data set.
-        options: further keyword arguments of :func:`coursepkg.training.train`.
+        options: further keyword arguments of :func:`coursepkg.toy2d.training.train`.
     """
 
     build: Callable[[int], Variant]

@@ -14,7 +14,7 @@ GAN of :mod:`coursepkg.toy2d.gan` with three options the recap chapter compares:
 dropout in the generator, a packed discriminator (PacGAN, Lin et al. 2018) and
 the saturating minimax loss of the original paper. :mod:`coursepkg.toy2d.wgan` and
 :mod:`coursepkg.toy2d.infogan` add the other two variants;
-:func:`coursepkg.training.train` trains any of them.
+:func:`coursepkg.toy2d.training.train` trains any of them.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ critic maximises that gap and the generator minimises it. Clipping every weight
 to ``[-clip, clip]`` after each critic update keeps ``f`` Lipschitz (with some
 constant), crudely: it is the part of the method the paper itself calls "a
 clearly terrible way to enforce a Lipschitz constraint". The critic takes
-several steps per generator step (``d_steps`` in :func:`coursepkg.training.train`,
+several steps per generator step (``d_steps`` in :func:`coursepkg.toy2d.training.train`,
 5 in the paper), so that the generator follows a well-trained critic.
 """
 
