@@ -11,7 +11,7 @@ import nbformat
 
 from coursepkg.grading import lab_2d_gan, lab_js_divergence, lab_lsi, lab_mnist_gan
 from coursepkg.grading.checks import CheckFailed
-from coursepkg.grading.isolation import student_program
+from coursepkg.grading.isolation import judge, probe_in_subprocess, probe_plan, student_program
 from tests import lab_2d_variants, lab_js_variants, lab_lsi_variants, lab_mnist_variants
 from tests.conftest import ROOT
 from tests.lab_2d_variants import Variant
@@ -31,14 +31,46 @@ def solution(lab: str) -> nbformat.NotebookNode:
     return nbformat.read(ROOT / "solutions" / lab / f"{lab}.ipynb", as_version=4)
 
 
-def program(notebook: nbformat.NotebookNode, variant: Variant | None = None) -> list[str]:
-    """The probe's program for the solution with some solution cells replaced."""
-    cells = [dict(c) for c in notebook.cells]
-    for cell in cells:
+def submitted(notebook: nbformat.NotebookNode, variant: Variant | None = None) -> nbformat.NotebookNode:
+    """A copy of ``notebook`` as the variant's student hands it in: answers replaced, cells added."""
+    submission = nbformat.from_dict(notebook)
+    if variant is None:
+        return submission
+    cells = []
+    for cell in submission.cells:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if variant and grade_id in variant.cells:
-            cell["source"] = variant.cells[grade_id]
-    return student_program(cells)
+        if grade_id in variant.added:
+            cells.append(nbformat.v4.new_code_cell(variant.added[grade_id]))
+        if grade_id in variant.cells:
+            cell.source = variant.cells[grade_id]
+        cells.append(cell)
+    unknown = (variant.cells.keys() | variant.added.keys()) - {
+        c.metadata.get("nbgrader", {}).get("grade_id") for c in cells
+    }
+    assert not unknown, f"the variant names cells the notebook does not have: {sorted(unknown)}"
+    submission.cells = cells
+    return submission
+
+
+def program(notebook: nbformat.NotebookNode, variant: Variant | None = None) -> list[str]:
+    """The probe's program for the solution as the variant's student hands it in."""
+    return student_program(submitted(notebook, variant).cells)
+
+
+def failing_in_isolation(notebook: nbformat.NotebookNode, variant: Variant | None = None) -> dict[str, list[str]]:
+    """Autograde's isolated re-run of a submission: each failing test cell's messages."""
+    cells = submitted(notebook, variant).cells
+    plan = probe_plan(cells)
+    observed = probe_in_subprocess(plan, cwd=ROOT, timeout=180)
+    failing = {}
+    for step in plan:
+        if "observe" in step:
+            messages = [
+                m for check in step["observe"] if (m := judge(tuple(check), observed[step["at"], tuple(check)]))
+            ]
+            if messages:
+                failing[cells[step["at"]].metadata["nbgrader"]["grade_id"]] = messages
+    return failing
 
 
 def failing_cells(module: ModuleType, test_cells: dict[str, tuple[str, ...]], namespace) -> dict[str, str]:

@@ -209,6 +209,8 @@ class Variant:
 
     Attributes:
         cells: solution ``grade_id`` -> replacement source.
+        added: cells the student inserted: ``grade_id`` of the cell each one goes right
+            before -> its source (a code cell without nbgrader metadata, as Jupyter makes it).
         fails: test cells (``grade_id``) that must lose their points.
         message: text the failure message must contain.
         kernel_passes: True when only the isolated re-run can catch it (the
@@ -219,6 +221,7 @@ class Variant:
     fails: frozenset[str] = field(default_factory=frozenset)
     message: str = ""
     kernel_passes: bool = False
+    added: dict[str, str] = field(default_factory=dict)
 
 
 def _wrong(cell: str, source: str, test: str, message: str, *, kernel_passes: bool = False) -> Variant:

@@ -9,8 +9,8 @@ from coursepkg.grading import lab_2d_gan
 from coursepkg.grading.checks import CheckFailed, assert_standard_normal
 from coursepkg.grading.isolation import judge, probe_in_subprocess, requested_checks
 from coursepkg.grading.probe import _run_program
-from tests.grading_helpers import failing_in_a_kernel, program
-from tests.lab_2d_variants import TEST_CELL_CHECKS, WRONG
+from tests.grading_helpers import failing_in_a_kernel, failing_in_isolation, program
+from tests.lab_2d_variants import WRONG
 
 MODULE = "coursepkg.grading.lab_2d_gan"
 
@@ -59,26 +59,23 @@ def test_student_stderr_and_warnings_stay_off_the_test_cell(lab_2d_notebook, cap
 @pytest.mark.parametrize("name", sorted(n for n, v in WRONG.items() if v.kernel_passes))
 def test_cheats_pass_in_their_own_kernel_but_fail_in_isolation(lab_2d_notebook, name):
     variant = WRONG[name]
-    sources = program(lab_2d_notebook, variant)
-    assert failing_in_a_kernel(sources, lab_2d_notebook) == []  # the in-kernel checks are fooled...
-    checks = [(MODULE, n) for names in TEST_CELL_CHECKS.values() for n in names]
-    observed = probe_in_subprocess(sources, checks, cwd=".", timeout=120)
-    messages = {
-        cell: [m for n in names if (m := judge((MODULE, n), observed[(MODULE, n)]))]
-        for cell, names in TEST_CELL_CHECKS.items()
-    }
-    failing = {cell for cell, found in messages.items() if found}
-    assert failing == set(variant.fails)  # ...the isolated re-run is not
-    (cell,) = failing
-    assert variant.message in messages[cell][0]
+    assert failing_in_a_kernel(program(lab_2d_notebook, variant), lab_2d_notebook) == []  # the kernel is fooled...
+    failing = failing_in_isolation(lab_2d_notebook, variant)
+    assert set(failing) == set(variant.fails)  # ...the isolated re-run is not
+    (messages,) = failing.values()
+    assert variant.message in messages[0]
+
+
+def _plan(*sources: str) -> list[dict]:
+    return [*({"run": source, "at": i} for i, source in enumerate(sources)), {"observe": [[MODULE, "mmd2"]], "at": 9}]
 
 
 def test_isolated_probe_reports_a_crash_and_a_timeout(lab_2d_notebook):
-    checks = [(MODULE, "mmd2")]
-    crashed = probe_in_subprocess(["import os\nos._exit(3)"], checks, cwd=".", timeout=60)
-    assert "stopped early" in judge(checks[0], crashed[checks[0]])
-    hung = probe_in_subprocess(["while True:\n    pass"], checks, cwd=".", timeout=5)
-    assert "took over 5 s" in judge(checks[0], hung[checks[0]])
+    check = (MODULE, "mmd2")
+    crashed = probe_in_subprocess(_plan("import os\nos._exit(3)"), cwd=".", timeout=60)
+    assert "stopped early" in judge(check, crashed[9, check])
+    hung = probe_in_subprocess(_plan("while True:\n    pass"), cwd=".", timeout=5)
+    assert "took over 5 s" in judge(check, hung[9, check])
 
 
 def test_standard_normal_check_rejects_uniform_and_scaled_noise():

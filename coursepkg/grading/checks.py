@@ -66,20 +66,28 @@ __all__ = [
     "as_tensor",
     "assert_close",
     "assert_matches",
+    "after_last_linear",
+    "as_float",
     "assert_standard_normal",
+    "batch_behaviour",
     "bind",
+    "carries_graph",
     "check_pair",
     "close",
     "describe_error",
     "fill_stale_gradients",
+    "final_activation",
     "flat_gradients",
     "flat_parameters",
     "gan_loss_mistakes",
     "name_mistake",
+    "network_flags",
     "outcome",
     "registry",
     "require",
+    "require_flags_restored",
     "require_number",
+    "require_plain_layers",
     "require_tensor",
     "run_in_kernel",
     "substituted",
@@ -177,7 +185,8 @@ def _raised(error: BaseException) -> str:
     kind = next(cls for cls in type(error).__mro__ if cls.__module__ == "builtins")
     frames = traceback.extract_tb(error.__traceback__)
     where = f" (line {frames[-1].lineno}: {frames[-1].line})" if frames and frames[-1].line else ""
-    return f"raised {kind.__name__}: {error}{where}"
+    said = f": {error}" if str(error) else " (with no message)"
+    return f"raised {kind.__name__}{said}{where}"
 
 
 @contextlib.contextmanager
@@ -430,6 +439,184 @@ def _observed(value: Any, *, scalar: bool = False) -> float | torch.Tensor | str
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return float(value)
     return f"returned {type(value).__name__} {value!r}"[:200]
+
+
+def as_float(value: Any) -> float | str:
+    """A Python number a student returned, as a float; a description of anything else.
+
+    Stricter than :func:`as_number`: a tensor, even one with one element, is not a
+    float. Use it where the exercise text asks for ``loss.item()``: a loss tensor kept
+    in a history list keeps its whole autograd graph alive.
+    """
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, torch.Tensor):
+        graph = " with its autograd graph" if value.requires_grad else ""
+        return f"a tensor{graph} ({value.detach().flatten()[:3].tolist()}...), not a Python float: return loss.item()"
+    return f"{type(value).__name__} {value!r}"[:120]
+
+
+def carries_graph(value: Any) -> bool:
+    """Whether a returned value (a tensor, or a tuple, list or dict of them) is part of an autograd graph."""
+    if isinstance(value, torch.Tensor):
+        return value.requires_grad or value.grad_fn is not None
+    if isinstance(value, (tuple, list)):
+        return any(carries_graph(v) for v in value)
+    if isinstance(value, dict):
+        return any(carries_graph(v) for v in value.values())
+    return False
+
+
+def network_flags(module: nn.Module) -> dict[str, list[bool]]:
+    """What a step must leave as it found it: each submodule's ``training``, each parameter's ``requires_grad``."""
+    return {
+        "training": [m.training for m in module.modules()],
+        "requires_grad": [p.requires_grad for p in module.parameters()],
+    }
+
+
+def require_flags_restored(flags: Mapping[str, list[bool]], network: str, after: str) -> None:
+    """Fail unless :func:`network_flags` show ``network`` in training mode with every parameter trainable.
+
+    Args:
+        flags: :func:`network_flags` of the network, recorded after the student's code ran.
+        network: its name in the message ("the discriminator").
+        after: what ran ("generator_step").
+    """
+    frozen = flags["requires_grad"].count(False)
+    require(
+        frozen == 0,
+        f"after {after}, {frozen} of the {len(flags['requires_grad'])} parameters of {network} have "
+        "requires_grad=False: a step must leave the other player trainable. If you freeze it during the step, "
+        "set requires_grad back to True before returning (or simply let the optimizer update only its own network).",
+    )
+    require(
+        all(flags["training"]),
+        f"after {after}, {network} is in eval() mode: a step must leave both networks in training mode "
+        "(call .train() again if you switch to .eval()).",
+    )
+
+
+def after_last_linear(call: Callable[[], Any], network: nn.Module) -> Observations:
+    """Run ``call()`` (a forward pass through ``network``) and record its last ``nn.Linear``'s output.
+
+    The judge then tells what the code applied after that layer (:func:`final_activation`),
+    whatever the network's layout: ``nn.Sequential``, layers as attributes, or functional
+    activations in ``forward``.
+
+    Args:
+        call: runs the forward pass, e.g. ``lambda: gan.discriminate(x)``.
+        network: the module whose ``nn.Linear`` layers to watch.
+
+    Returns:
+        ``{"output": tensor, "last_linear": tensor}``, either a sentence when there is none.
+    """
+    seen: list[torch.Tensor] = []
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out: seen.append(out.detach().clone()))
+        for m in network.modules()
+        if isinstance(m, nn.Linear)
+    ]
+    try:
+        with torch.no_grad():
+            output = as_tensor(call())
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return {"output": output, "last_linear": seen[-1] if seen else "no nn.Linear layer ran"}
+
+
+#: What a network may apply after its last linear layer, by the name a message uses.
+_FINAL_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "nothing": lambda t: t,
+    "tanh": torch.tanh,
+    "a sigmoid": torch.sigmoid,
+    "a ReLU": torch.relu,
+    "a LeakyReLU(0.2)": lambda t: F.leaky_relu(t, 0.2),
+    "a LeakyReLU(0.01)": lambda t: F.leaky_relu(t, 0.01),
+    "an ELU": F.elu,
+    "a softplus": F.softplus,
+    "a hardtanh": F.hardtanh,
+}
+
+
+def final_activation(observations: Observations) -> str:
+    """What :func:`after_last_linear` saw applied after the last linear layer.
+
+    Returns:
+        ``"nothing"`` (the output is that layer's output), ``"tanh"``, ``"a sigmoid"``,
+        ``"a ReLU"``, ``"a LeakyReLU(0.2)"``, ... or ``"something else"``.
+    """
+    output, last = observations["output"], observations["last_linear"]
+    if not isinstance(output, torch.Tensor) or not isinstance(last, torch.Tensor) or output.numel() != last.numel():
+        return "something else"
+    got = output.reshape(-1)
+    return next(
+        (name for name, f in _FINAL_ACTIVATIONS.items() if close(got, f(last.reshape(-1).double()))),
+        "something else",
+    )
+
+
+def batch_behaviour(network: nn.Module, inputs: torch.Tensor) -> Observations:
+    """Run ``network`` in training mode twice on ``inputs`` and once on their first half.
+
+    A network of linear layers and activations gives the same outputs each time, row
+    by row; dropout gives different outputs for the same input, batch normalisation
+    outputs for one row that depend on the other rows. Parameters are left untouched;
+    batch-norm running statistics are restored afterwards.
+
+    Returns:
+        ``{"first", "again", "half"}`` output tensors, and ``"layers"``: the names of
+        the submodules' classes.
+    """
+    state = {k: v.clone() for k, v in network.state_dict().items()}
+    was_training = network.training
+    network.train()
+    try:
+        with torch.no_grad():
+            torch.manual_seed(0)
+            first = as_tensor(network(inputs))
+            torch.manual_seed(1)
+            again = as_tensor(network(inputs))
+            half = as_tensor(network(inputs[: len(inputs) // 2]))
+    finally:
+        network.load_state_dict(state)
+        network.train(was_training)
+    return {
+        "first": first,
+        "again": again,
+        "half": half,
+        "layers": sorted({type(m).__name__ for m in network.modules() if m is not network}),
+    }
+
+
+def require_plain_layers(observations: Observations, what: str, allowed: str) -> None:
+    """Fail when :func:`batch_behaviour` shows dropout or batch normalisation.
+
+    Args:
+        observations: what :func:`batch_behaviour` recorded.
+        what: the network ("the generator").
+        allowed: what the exercise specifies ("linear layers and activations").
+    """
+    first, again, half = observations["first"], observations["again"], observations["half"]
+    if not all(isinstance(t, torch.Tensor) for t in (first, again, half)):
+        return  # the shape checks report a network that does not return tensors
+    extras = [
+        name
+        for name in observations["layers"]
+        if name.startswith(("Dropout", "BatchNorm", "LayerNorm", "InstanceNorm", "GroupNorm"))
+    ]
+    named = f" ({', '.join(extras)})" if extras else ""
+    require(
+        close(again, first),
+        f"{what} gives different outputs for the same input in training mode: it looks like dropout{named}. "
+        f"The exercise specifies {allowed}; leave out the extra layers.",
+    )
+    require(
+        close(half, first[: len(half)]),
+        f"{what}'s output for one sample depends on the other samples of the batch: it looks like batch "
+        f"normalisation{named}. The exercise specifies {allowed}; leave out the extra layers.",
+    )
 
 
 def flat_parameters(module: nn.Module) -> torch.Tensor:

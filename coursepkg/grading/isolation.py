@@ -44,6 +44,7 @@ __all__ = [
     "import_graph",
     "judge",
     "probe_in_subprocess",
+    "probe_plan",
     "requested_checks",
     "student_program",
 ]
@@ -142,8 +143,31 @@ def requested_checks(source: str) -> list[CheckId]:
     return [(aliases[node.func.value.id], node.args[0].value) for node in calls]
 
 
+def _is_test_cell(cell: Mapping[str, Any]) -> bool:
+    nbgrader = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(nbgrader.get("grade")) and not nbgrader.get("solution", False)
+
+
+def _is_students(cell: Mapping[str, Any]) -> bool:
+    """Whether a code cell holds the student's code: a solution cell or a cell the student added.
+
+    The instructor's other code cells (setup, demonstrations, training runs, test
+    cells) are nbgrader read-only cells, ``locked`` in their metadata; a cell the
+    student inserted has no nbgrader metadata at all.
+    """
+    metadata = cell.get("metadata", {})
+    nbgrader = metadata.get("nbgrader", {})
+    if SETUP_TAG in metadata.get("tags", []):
+        return True
+    return nbgrader.get("solution", False) or not (nbgrader.get("locked", False) or _is_test_cell(cell))
+
+
 def student_program(cells: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Sources of the code cells the probe re-runs: setup cells and solution cells.
+    """Sources of the code cells the probe re-runs, in notebook order.
+
+    These are the setup cells (imports and constants), the solution cells and every
+    code cell the student added; the instructor's read-only cells (demonstrations,
+    training runs, plots) and the test cells are left out, which keeps the re-run short.
 
     Args:
         cells: notebook cells (nbformat dicts).
@@ -151,40 +175,60 @@ def student_program(cells: Iterable[Mapping[str, Any]]) -> list[str]:
     Returns:
         Their sources, in notebook order.
     """
-    program = []
-    for cell in cells:
+    return [step["run"] for step in probe_plan(cells) if "run" in step]
+
+
+def probe_plan(cells: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """What the probe does, in notebook order: run the student's cells, observe at each test cell.
+
+    A test cell's checks are observed where the test cell stands, after the cells
+    above it and before the ones below, as the notebook's own run sees them.
+
+    Args:
+        cells: notebook cells (nbformat dicts).
+
+    Returns:
+        Steps ``{"run": source, "at": position}`` (the cells of :func:`student_program`)
+        and ``{"observe": [[module, name], ...], "at": position}`` for every test cell
+        that requests checks, where ``position`` is the cell's index in the notebook.
+    """
+    plan: list[dict[str, Any]] = []
+    for position, cell in enumerate(cells):
         if cell.get("cell_type") != "code":
             continue
-        metadata = cell.get("metadata", {})
-        if SETUP_TAG in metadata.get("tags", []) or metadata.get("nbgrader", {}).get("solution", False):
-            program.append(cell["source"])
-    return program
+        if _is_test_cell(cell):
+            checks = requested_checks(cell["source"])
+            if checks:
+                plan.append({"observe": [list(c) for c in checks], "at": position})
+        elif _is_students(cell):
+            plan.append({"run": cell["source"], "at": position})
+    return plan
 
 
-def check_key(check_id: CheckId) -> str:
-    """The string under which a check's observations travel between processes."""
-    return f"{check_id[0]}:{check_id[1]}"
+def check_key(position: int, check_id: CheckId) -> str:
+    """The string under which a check's observations at a test cell travel between processes."""
+    return f"{position}:{check_id[0]}:{check_id[1]}"
 
 
 def probe_in_subprocess(
-    program: list[str], checks: list[CheckId], *, cwd: str | os.PathLike[str], timeout: float
-) -> dict[CheckId, dict[str, Any]]:
-    """Run the student's program and the checks' probes in a fresh Python process.
+    plan: list[dict[str, Any]], *, cwd: str | os.PathLike[str], timeout: float
+) -> dict[tuple[int, CheckId], dict[str, Any]]:
+    """Carry out a :func:`probe_plan` in a fresh Python process.
 
     Args:
-        program: cell sources, run in order in one namespace.
-        checks: the checks to probe.
+        plan: the steps: cells to run and test cells whose checks to observe.
         cwd: working directory of the process (the notebook's folder).
         timeout: seconds before the process is killed.
 
     Returns:
-        Observations of every check; a check whose probe could not run gets
-        ``{"error": "..."}`` saying why.
+        ``{(test cell position, check): observations}`` for every check of the plan;
+        a check whose probe could not run gets ``{"error": "..."}`` saying why.
     """
+    wanted = [(step["at"], (m, n)) for step in plan if "observe" in step for m, n in step["observe"]]
     with tempfile.TemporaryDirectory(prefix="coursepkg-probe-") as tmp:
         request = Path(tmp, "request.json")
         output = Path(tmp, "observations.pt")
-        request.write_text(json.dumps({"program": program, "checks": [list(c) for c in checks]}))
+        request.write_text(json.dumps({"plan": plan}))
         env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
         try:
             result = subprocess.run(
@@ -197,14 +241,14 @@ def probe_in_subprocess(
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            return {c: {"error": f"The autograder's re-run of your code took over {timeout:.0f} s."} for c in checks}
+            return {w: {"error": f"The autograder's re-run of your code took over {timeout:.0f} s."} for w in wanted}
         if not output.exists():
             tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
             reason = " / ".join(tail) or f"exit status {result.returncode}"
-            return {c: {"error": f"The autograder's re-run of your code stopped early: {reason}"} for c in checks}
+            return {w: {"error": f"The autograder's re-run of your code stopped early: {reason}"} for w in wanted}
         observed = torch.load(output, weights_only=True)
     missing = {"error": "The autograder's re-run of your code recorded nothing for this check."}
-    return {c: observed.get(check_key(c), missing) for c in checks}
+    return {(at, c): observed.get(check_key(at, c), missing) for at, c in wanted}
 
 
 def judge(check_id: CheckId, observations: dict[str, Any]) -> str | None:

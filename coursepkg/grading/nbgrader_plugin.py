@@ -21,10 +21,9 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader.converters.autograde import Autograde
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from nbgrader.utils import is_grade, is_solution
 from traitlets import Integer
 
-from coursepkg.grading.isolation import judge, probe_in_subprocess, requested_checks, student_program
+from coursepkg.grading.isolation import judge, probe_in_subprocess, probe_plan
 
 __all__ = ["IsolatedChecks", "autograde_preprocessors"]
 
@@ -35,20 +34,19 @@ class IsolatedChecks(NbGraderPreprocessor):
     timeout = Integer(180, help="Seconds the isolated re-run of a notebook's code may take.").tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
-        test_cells = [
-            (cell, requested_checks(cell.source))
-            for cell in nb.cells
-            if cell.cell_type == "code" and is_grade(cell) and not is_solution(cell)
-        ]
-        wanted = list(dict.fromkeys(c for _, checks in test_cells for c in checks))
-        if not wanted:
+        plan = probe_plan(nb.cells)
+        observing = [step for step in plan if "observe" in step]
+        if not observing:
             return nb, resources
         cwd = resources.get("metadata", {}).get("path") or "."
-        self.log.info("Re-running %d checks in an isolated process", len(wanted))
-        observed = probe_in_subprocess(student_program(nb.cells), wanted, cwd=Path(cwd), timeout=self.timeout)
-        verdicts = {check: judge(check, observed[check]) for check in wanted}
-        for cell, checks in test_cells:
-            failures = [f"{name}: {verdicts[(module, name)]}" for module, name in checks if verdicts[(module, name)]]
+        self.log.info("Re-running the checks of %d test cells in an isolated process", len(observing))
+        observed = probe_in_subprocess(plan, cwd=Path(cwd), timeout=self.timeout)
+        for step in observing:
+            cell = nb.cells[step["at"]]
+            verdicts = {
+                name: judge((module, name), observed[step["at"], (module, name)]) for module, name in step["observe"]
+            }
+            failures = [f"{name}: {verdict}" for name, verdict in verdicts.items() if verdict]
             if failures:
                 self.log.info("Cell %s fails in isolation: %s", cell.metadata.nbgrader["grade_id"], failures)
                 cell.outputs.append(_failure_output(failures))

@@ -4,11 +4,13 @@ Started by :func:`coursepkg.grading.isolation.probe_in_subprocess` as::
 
     python -m coursepkg.grading.probe REQUEST.json OUTPUT.pt
 
-``REQUEST.json`` holds ``{"program": [cell sources], "checks": [[module, name], ...]}``.
+``REQUEST.json`` holds ``{"plan": steps}``, the steps of
+:func:`~coursepkg.grading.isolation.probe_plan`: cells to run, and test cells
+whose checks to observe at that point.
 The check modules are imported first (they hold the fixtures and the
 references the probes need); then their ``ANSWER_KEYS``, and every module that
 imports one (:func:`~coursepkg.grading.isolation.blocked_modules`), are made
-unimportable, and the cells run. A cell that
+unimportable, and the plan is carried out. A cell that
 raises is reported and skipped, as in a notebook run with errors allowed.
 """
 
@@ -47,46 +49,56 @@ def _block(module_name: str) -> None:
         delattr(sys.modules[parent], child)
 
 
+def _run_cell(source: str, index: int, namespace: dict[str, object], blocked: frozenset[str]) -> str | None:
+    """Run one cell's source in ``namespace``; return a message if it failed."""
+    try:
+        exec(compile(TransformerManager().transform_cell(source), f"<cell {index}>", "exec"), namespace)
+    except ImportError as error:
+        if error.name in blocked:
+            return (
+                f"cell {index} imports {error.name}, which holds the course's reference solutions: "
+                "graded answers must be your own code"
+            )
+        return f"cell {index}: {describe_error(error)}"
+    except BaseException as error:  # noqa: BLE001 - a student's cell may even call exit()
+        return f"cell {index}: {describe_error(error)}"
+    return None
+
+
+def _fresh_namespace() -> dict[str, object]:
+    return {"__name__": "__main__", "get_ipython": _NoMagic}
+
+
 def _run_program(program: list[str], blocked: frozenset[str] = frozenset()) -> tuple[dict[str, object], list[str]]:
     """Run cell sources in one fresh namespace; return it and one message per failed cell."""
-    transform = TransformerManager().transform_cell
-    namespace: dict[str, object] = {"__name__": "__main__", "get_ipython": _NoMagic}
-    errors = []
-    for index, source in enumerate(program):
-        try:
-            exec(compile(transform(source), f"<cell {index}>", "exec"), namespace)
-        except ImportError as error:
-            if error.name in blocked:
-                errors.append(
-                    f"cell {index} imports {error.name}, which holds the course's reference solutions: "
-                    "graded answers must be your own code"
-                )
-            else:
-                errors.append(f"cell {index}: {describe_error(error)}")
-        except BaseException as error:  # noqa: BLE001 - a student's cell may even call exit()
-            errors.append(f"cell {index}: {describe_error(error)}")
+    namespace = _fresh_namespace()
+    errors = [error for index, source in enumerate(program) if (error := _run_cell(source, index, namespace, blocked))]
     return namespace, errors
 
 
 def main(argv: list[str]) -> int:
-    """Probe the requested checks; write ``{check key: observations}`` with torch.save."""
+    """Carry out the request's plan; write ``{check key: observations}`` with torch.save."""
     request_path, output_path = argv
-    request = json.loads(Path(request_path).read_text())
+    plan = json.loads(Path(request_path).read_text())["plan"]
     use_available_cores()
-    checks = [tuple(c) for c in request["checks"]]
-    modules: dict[str, ModuleType] = {m: importlib.import_module(m) for m, _ in checks}
+    names = {module for step in plan for module, _ in step.get("observe", [])}
+    modules: dict[str, ModuleType] = {m: importlib.import_module(m) for m in sorted(names)}
     blocked = blocked_modules(key for module in modules.values() for key in module.ANSWER_KEYS)
     for reference in blocked:
         _block(reference)
 
-    namespace, errors = _run_program(request["program"], blocked)
-    observations = {}
-    for module_name, name in checks:
-        check = modules[module_name].CHECKS[name]
-        observed = check.observe(namespace)
-        if "error" in observed and errors:
-            observed["error"] += " (Cells that failed when re-run: " + "; ".join(errors) + ")"
-        observations[check_key((module_name, name))] = observed
+    namespace, errors, observations = _fresh_namespace(), [], {}
+    for step in plan:
+        if "run" in step:
+            error = _run_cell(step["run"], step["at"], namespace, blocked)
+            if error:
+                errors.append(error)
+            continue
+        for module_name, name in step["observe"]:
+            observed = modules[module_name].CHECKS[name].observe(namespace)
+            if "error" in observed and errors:
+                observed["error"] += " (Cells that failed when re-run: " + "; ".join(errors) + ")"
+            observations[check_key(step["at"], (module_name, name))] = observed
     torch.save(observations, output_path)
     return 0
 
