@@ -9,9 +9,26 @@ import re
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from coursepkg.grading import lab_2d_gan, lab_js_divergence, lab_lsi, lab_mnist_gan
-from coursepkg.grading.checks import ATOL, RTOL, CheckFailed, assert_matches, close, gan_loss_mistakes, outcome
+from coursepkg.grading.checks import (
+    ATOL,
+    RTOL,
+    CheckFailed,
+    after_last_linear,
+    as_float,
+    assert_matches,
+    batch_behaviour,
+    carries_graph,
+    close,
+    final_activation,
+    gan_loss_mistakes,
+    network_flags,
+    outcome,
+    require_flags_restored,
+    require_plain_layers,
+)
 from coursepkg.grading.isolation import requested_checks
 from coursepkg.grading.probe import _run_program
 from coursepkg.lsi import measures as lsi_measures
@@ -164,6 +181,73 @@ def test_outcome_gives_plain_observations_that_torch_load_reads(tmp_path):
     assert seen["raised"].startswith("raised ValueError: p must sum to 1 (line ")
     torch.save(seen, tmp_path / "observations.pt")
     assert torch.load(tmp_path / "observations.pt", weights_only=True)["raised"] == seen["raised"]
+
+
+def test_an_exception_without_a_message_still_says_what_was_raised():
+    def first_parameter():
+        return next(iter([]))  # next(module.parameters()) on a module without parameters
+
+    assert outcome(first_parameter).startswith("raised StopIteration (with no message) (line ")
+
+
+def test_as_float_accepts_python_numbers_only():
+    assert as_float(np.float32(0.5)) == 0.5 and as_float(3) == 3.0
+    loss = torch.tensor(0.7, requires_grad=True) * 1
+    assert as_float(loss).startswith("a tensor with its autograd graph") and "loss.item()" in as_float(loss)
+    assert as_float(torch.tensor(0.7)).startswith("a tensor (") and as_float(True) == "bool True"
+    assert carries_graph([1.0, {"d": loss}]) and not carries_graph((loss.detach(), 2.0))
+
+
+@pytest.mark.parametrize(
+    "tail, name",
+    [
+        ((), "nothing"),
+        ((nn.Tanh(),), "tanh"),
+        ((nn.Sigmoid(),), "a sigmoid"),
+        ((nn.ReLU(),), "a ReLU"),
+        ((nn.LeakyReLU(0.2),), "a LeakyReLU(0.2)"),
+        ((nn.Softplus(beta=2.0),), "something else"),
+    ],
+)
+def test_final_activation_names_what_follows_the_last_linear_layer(tail, name):
+    torch.manual_seed(0)
+    network = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 2), *tail)
+    x = 10 * torch.randn(64, 3)
+    assert final_activation(after_last_linear(lambda: network(x), network)) == name
+    if not tail:  # functional code after the layer counts the same, and so does a method that wraps the network
+        assert final_activation(after_last_linear(lambda: torch.sigmoid(network(x)), network)) == "a sigmoid"
+
+
+def test_require_plain_layers_tells_dropout_and_batch_norm_from_plain_layers():
+    x = torch.randn(16, 4)
+    cases = {
+        (): None,
+        (nn.Dropout(0.3),): "it looks like dropout (Dropout)",
+        (nn.BatchNorm1d(8),): "it looks like batch normalisation (BatchNorm1d)",
+    }
+    for extra, message in cases.items():
+        network = nn.Sequential(nn.Linear(4, 8), *extra, nn.ReLU(), nn.Linear(8, 2)).eval()
+        before = {k: v.clone() for k, v in network.state_dict().items()}
+        seen = batch_behaviour(network, x)
+        # The probe leaves the network as it found it: eval mode, running statistics untouched.
+        assert not network.training and all(torch.equal(v, network.state_dict()[k]) for k, v in before.items())
+        if message is None:
+            require_plain_layers(seen, "the generator", "linear layers and activations")
+        else:
+            with pytest.raises(CheckFailed, match=re.escape(message)):
+                require_plain_layers(seen, "the generator", "linear layers and activations")
+
+
+def test_require_flags_restored_names_frozen_parameters_and_eval_mode():
+    network = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    require_flags_restored(network_flags(network), "the discriminator", "generator_step")
+    network[0].weight.requires_grad_(False)
+    with pytest.raises(CheckFailed, match=r"1 of the 4 parameters of the discriminator have requires_grad=False"):
+        require_flags_restored(network_flags(network), "the discriminator", "generator_step")
+    network[0].weight.requires_grad_(True)
+    network.eval()
+    with pytest.raises(CheckFailed, match=r"after generator_step, the discriminator is in eval\(\) mode"):
+        require_flags_restored(network_flags(network), "the discriminator", "generator_step")
 
 
 # ---------------------------------------------------------------- the catalogues of mistakes
