@@ -158,6 +158,248 @@ def train_step(generator, discriminator, x_real, z, d_optimizer, g_optimizer):
     return mnist_models.train_step(generator, discriminator, x_real, z, d_optimizer, g_optimizer)
 """
 
+# ---------------------------------------------------------------- cells the student added
+
+#: A helper cell inserted before the generator's, used by both networks.
+BLOCK_HELPER = """
+LATENT = 128
+
+
+def block(n_in, n_out, dropout=0.0):
+    \"\"\"nn.Linear(n_in, n_out), LeakyReLU(0.2) and, if asked, dropout: a list of layers.\"\"\"
+    layers = [nn.Linear(n_in, n_out), nn.LeakyReLU(0.2, inplace=True)]
+    if dropout:
+        layers.append(nn.Dropout(dropout))
+    return layers
+"""
+
+GENERATOR_FROM_BLOCKS = """
+class Generator(nn.Module):
+    def __init__(self, latent_dim=LATENT):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.model = nn.Sequential(
+            *block(latent_dim, 256), *block(256, 512), *block(512, 1024), nn.Linear(1024, 784), nn.Tanh()
+        )
+
+    def forward(self, z):
+        return self.model(z)
+"""
+
+DISCRIMINATOR_FROM_BLOCKS = """
+class Discriminator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.model = nn.Sequential(
+            nn.Flatten(), *block(784, 1024, 0.3), *block(1024, 512, 0.3), *block(512, 256, 0.3), nn.Linear(256, 1)
+        )
+
+    def forward(self, x):
+        return self.model(x)
+"""
+
+#: A loss helper cell inserted before the losses' cell.
+BCE_HELPER = """
+def bce(logits, label):
+    \"\"\"Mean BCE of (n, 1) logits against a constant label.\"\"\"
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, label))
+"""
+
+LOSSES_FROM_HELPER = """
+def discriminator_loss(real_logits, fake_logits):
+    return bce(real_logits, 1.0) + bce(fake_logits, 0.0)
+
+
+def generator_loss(fake_logits):
+    return bce(fake_logits, 1.0)
+"""
+
+#: The same helper with a sigmoid too many: a mistake both losses inherit.
+BCE_HELPER_SIGMOID_FIRST = """
+def bce(logits, label):
+    probabilities = torch.sigmoid(logits)
+    return F.binary_cross_entropy_with_logits(probabilities, torch.full_like(probabilities, label))
+"""
+
+#: The generator's layers from a helper with the wrong activation (the discriminator does not use it).
+RELU_BLOCK_HELPER = """
+def block(n_in, n_out):
+    return [nn.Linear(n_in, n_out), nn.ReLU()]
+"""
+
+GENERATOR_FROM_RELU_BLOCKS = """
+class Generator(nn.Module):
+    def __init__(self, latent_dim=128):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.model = nn.Sequential(
+            *block(latent_dim, 256), *block(256, 512), *block(512, 1024), nn.Linear(1024, 784), nn.Tanh()
+        )
+
+    def forward(self, z):
+        return self.model(z)
+"""
+
+#: The step's losses under other names, bound in a cell the student inserted before the step.
+LOSS_ALIASES = """
+d_criterion, g_criterion = discriminator_loss, generator_loss
+"""
+
+STEP_THROUGH_ALIASES = """
+def train_step(generator, discriminator, x_real, z, d_optimizer, g_optimizer):
+    x_fake = generator(z)
+    d_loss = d_criterion(discriminator(x_real), discriminator(x_fake.detach()))
+    d_optimizer.zero_grad()
+    d_loss.backward()
+    d_optimizer.step()
+    g_loss = g_criterion(discriminator(x_fake))
+    g_optimizer.zero_grad()
+    g_loss.backward()
+    g_optimizer.step()
+    return d_loss.item(), g_loss.item()
+"""
+
+# ---------------------------------------------------------------- freedom the text leaves
+
+GENERATOR_EXTRA_ARGUMENTS = """
+class Generator(nn.Module):
+    def __init__(self, latent_dim=128, hidden=(256, 512, 1024), image_size=784):
+        super().__init__()
+        self.latent_dim = latent_dim
+        sizes = [latent_dim, *hidden]
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.to_image = nn.Linear(sizes[-1], image_size)
+
+    def forward(self, z):
+        for layer in self.hidden:
+            z = nn.functional.leaky_relu(layer(z), 0.2)
+        return self.to_image(z).tanh()
+"""
+
+#: Dropout before the activation: the same function, since LeakyReLU commutes with dropout's scaling.
+DISCRIMINATOR_DROPOUT_FIRST = """
+class Discriminator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.ModuleList([nn.Linear(784, 1024), nn.Linear(1024, 512), nn.Linear(512, 256)])
+        self.drop = nn.Dropout(p=0.3)
+        self.act = nn.LeakyReLU(negative_slope=0.2)
+        self.logit = nn.Linear(256, 1)
+
+    def forward(self, images):
+        h = images.reshape(len(images), 784)
+        for fc in self.fc:
+            h = self.act(self.drop(fc(h)))
+        return self.logit(h)
+"""
+
+LOSSES_RENAMED_SOFTPLUS = """
+def discriminator_loss(d_real, d_fake):
+    # -log sigmoid(x) = softplus(-x), -log(1 - sigmoid(x)) = softplus(x): stable for any logit.
+    return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+
+
+def generator_loss(d_fake):
+    return F.softplus(-d_fake).mean()
+"""
+
+STEP_RENAMED_RETURNS_LIST = """
+def train_step(G, D, real, noise, opt_d, opt_g):
+    fake = G(noise)
+    opt_d.zero_grad()
+    loss_d = discriminator_loss(D(real), D(fake.detach()))
+    loss_d.backward()
+    opt_d.step()
+    opt_g.zero_grad()
+    loss_g = generator_loss(D(fake))
+    loss_g.backward()
+    opt_g.step()
+    return [loss_d.item(), loss_g.item()]
+"""
+
+#: Freezes the discriminator for the generator's update and unfreezes it before returning.
+STEP_FREEZES_AND_RESTORES = """
+def train_step(generator, discriminator, x_real, z, d_optimizer, g_optimizer):
+    x_fake = generator(z)
+    d_optimizer.zero_grad()
+    d_loss = discriminator_loss(discriminator(x_real), discriminator(x_fake.detach()))
+    d_loss.backward()
+    d_optimizer.step()
+    for p in discriminator.parameters():
+        p.requires_grad_(False)
+    g_optimizer.zero_grad()
+    g_loss = generator_loss(discriminator(x_fake))
+    g_loss.backward()
+    g_optimizer.step()
+    for p in discriminator.parameters():
+        p.requires_grad_(True)
+    return d_loss.item(), g_loss.item()
+"""
+
+
+def _step_with(d_part: str = "", g_part: str = "", returns: str = "d_loss.item(), g_loss.item()") -> str:
+    """The reference step with ``d_part`` after the discriminator's update and ``g_part`` after the generator's."""
+    return f"""
+def train_step(generator, discriminator, x_real, z, d_optimizer, g_optimizer):
+    x_fake = generator(z)
+    d_loss = discriminator_loss(discriminator(x_real), discriminator(x_fake.detach()))
+    d_optimizer.zero_grad()
+    d_loss.backward()
+    d_optimizer.step()
+    {d_part}
+    g_loss = generator_loss(discriminator(x_fake))
+    g_optimizer.zero_grad()
+    g_loss.backward()
+    g_optimizer.step()
+    {g_part}
+    return {returns}
+"""
+
+
+STEP_ZERO_GRAD_BEFORE_STEP = """
+def train_step(generator, discriminator, x_real, z, d_optimizer, g_optimizer):
+    x_fake = generator(z)
+    d_loss = discriminator_loss(discriminator(x_real), discriminator(x_fake.detach()))
+    d_loss.backward()
+    d_optimizer.zero_grad()
+    d_optimizer.step()
+    g_loss = generator_loss(discriminator(x_fake))
+    g_optimizer.zero_grad()
+    g_loss.backward()
+    g_optimizer.step()
+    return d_loss.item(), g_loss.item()
+"""
+
+STEP_WRONG_OPTIMIZER = """
+def train_step(generator, discriminator, x_real, z, d_optimizer, g_optimizer):
+    x_fake = generator(z)
+    d_loss = discriminator_loss(discriminator(x_real), discriminator(x_fake.detach()))
+    d_optimizer.zero_grad()
+    d_loss.backward()
+    d_optimizer.step()
+    g_loss = generator_loss(discriminator(x_fake))
+    d_optimizer.zero_grad()
+    g_loss.backward()
+    d_optimizer.step()
+    return d_loss.item(), g_loss.item()
+"""
+
+DISCRIMINATOR_INPUT_DROPOUT = """
+class Discriminator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.hidden = nn.ModuleList([nn.Linear(784, 1024), nn.Linear(1024, 512), nn.Linear(512, 256)])
+        self.out = nn.Linear(256, 1)
+
+    def forward(self, x):
+        x = F.dropout(x.flatten(1), 0.3, training=self.training)
+        for layer in self.hidden:
+            x = F.dropout(F.leaky_relu(layer(x), 0.2), 0.3, training=self.training)
+        return self.out(x)
+"""
+
+DISCRIMINATOR_FUNCTIONAL_DROPOUT_HALF = DISCRIMINATOR_FUNCTIONAL.replace("p=0.3", "p=0.5")
+
 # ---------------------------------------------------------------- the variants
 
 CORRECT: dict[str, Variant] = {
@@ -170,6 +412,24 @@ CORRECT: dict[str, Variant] = {
         }
     ),
     "loop_built_networks": Variant({"generator_solution": _generator(), "discriminator_solution": _discriminator()}),
+    "helpers_in_added_cells": Variant(
+        {
+            "generator_solution": GENERATOR_FROM_BLOCKS,
+            "discriminator_solution": DISCRIMINATOR_FROM_BLOCKS,
+            "losses_solution": LOSSES_FROM_HELPER,
+            "train_step_solution": STEP_THROUGH_ALIASES,
+        },
+        added={"generator_solution": BLOCK_HELPER, "losses_solution": BCE_HELPER, "train_step_solution": LOSS_ALIASES},
+    ),
+    "renamed_arguments_softplus_list_return": Variant(
+        {
+            "generator_solution": GENERATOR_EXTRA_ARGUMENTS,
+            "discriminator_solution": DISCRIMINATOR_DROPOUT_FIRST,
+            "losses_solution": LOSSES_RENAMED_SOFTPLUS,
+            "train_step_solution": STEP_RENAMED_RETURNS_LIST,
+        }
+    ),
+    "step_freezes_and_restores_the_discriminator": Variant({"train_step_solution": STEP_FREEZES_AND_RESTORES}),
 }
 
 WRONG: dict[str, Variant] = {
@@ -254,6 +514,150 @@ WRONG: dict[str, Variant] = {
     ),
     "wraps_the_reference": _wrong(
         "train_step_solution", WRAPS_REFERENCE, "test_train_step", "reference solutions", kernel_passes=True
+    ),
+    # cells the student added
+    "generator_helper_with_relu": Variant(
+        {"generator_solution": GENERATOR_FROM_RELU_BLOCKS},
+        frozenset({"test_generator"}),
+        "LeakyReLU(0.2)",
+        added={"generator_solution": RELU_BLOCK_HELPER},
+    ),
+    "loss_helper_applies_a_sigmoid": Variant(
+        {"losses_solution": LOSSES_FROM_HELPER},
+        frozenset({"test_discriminator_loss", "test_generator_loss"}),
+        "sigmoid is applied before BCE-with-logits",
+        added={"losses_solution": BCE_HELPER_SIGMOID_FIRST},
+    ),
+    # one mistake, one exercise: the step is graded with the reference losses, whatever name it calls them by
+    "saturating_loss_called_through_an_alias": Variant(
+        {
+            "losses_solution": _losses(
+                g_loss="-F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))"
+            ),
+            "train_step_solution": STEP_THROUGH_ALIASES,
+        },
+        frozenset({"test_generator_loss"}),
+        "saturating",
+        added={"train_step_solution": LOSS_ALIASES},
+    ),
+    # names the text fixes
+    "generator_latent_size_renamed": _wrong(
+        "generator_solution",
+        _generator()
+        .replace("latent_dim=128", "z_dim=128")
+        .replace("self.latent_dim = latent_dim", "self.latent_dim = z_dim")
+        .replace("widths = [latent_dim", "widths = [z_dim"),
+        "test_generator",
+        "keyword argument latent_dim",
+    ),
+    # output layers
+    "generator_tanh_then_relu": _wrong(
+        "generator_solution", _generator(end="nn.Tanh(), nn.ReLU()"), "test_generator", "something other than"
+    ),
+    "generator_ends_with_hardtanh": _wrong(
+        "generator_solution", _generator(end="nn.Hardtanh()"), "test_generator", "applies a hardtanh"
+    ),
+    "discriminator_ends_with_tanh": _wrong(
+        "discriminator_solution", _discriminator(end=", nn.Tanh()"), "test_discriminator", "applies tanh"
+    ),
+    "discriminator_ends_with_leaky_relu": _wrong(
+        "discriminator_solution",
+        _discriminator(end=", nn.LeakyReLU(0.2)"),
+        "test_discriminator",
+        "applies a LeakyReLU(0.2)",
+    ),
+    # architecture extras
+    "generator_with_batch_norm": _wrong(
+        "generator_solution",
+        _generator(act="nn.BatchNorm1d(b), nn.LeakyReLU(0.2)"),
+        "test_generator",
+        "batch normalisation (BatchNorm1d)",
+    ),
+    "generator_with_dropout": _wrong(
+        "generator_solution", _generator(act="nn.LeakyReLU(0.2), nn.Dropout(0.3)"), "test_generator", "dropout"
+    ),
+    "discriminator_with_batch_norm": _wrong(
+        "discriminator_solution",
+        _discriminator(dropout="nn.BatchNorm1d(b), nn.Dropout(0.3)"),
+        "test_discriminator",
+        "no batch normalisation",
+    ),
+    "discriminator_dropout_on_the_input": _wrong(
+        "discriminator_solution", DISCRIMINATOR_INPUT_DROPOUT, "test_discriminator", "before its first nn.Linear"
+    ),
+    "discriminator_functional_dropout_half": _wrong(
+        "discriminator_solution", DISCRIMINATOR_FUNCTIONAL_DROPOUT_HALF, "test_discriminator", "is 0.50; use 0.3"
+    ),
+    "discriminator_squeezes_a_single_image": _wrong(
+        "discriminator_solution",
+        _discriminator(flatten="x.squeeze().flatten(start_dim=1)"),
+        "test_discriminator",
+        "single (1, 1, 28, 28) image",
+    ),
+    # return types and shapes
+    "d_loss_per_sample": _wrong(
+        "losses_solution",
+        _losses(
+            d_loss="F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits), reduction='none')"
+            " + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits), reduction='none')"
+        ),
+        "test_discriminator_loss",
+        "shape (6, 1)",
+    ),
+    "g_loss_of_shape_one": _wrong(
+        "losses_solution",
+        _losses(g_loss="F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits)).reshape(1)"),
+        "test_generator_loss",
+        "scalar (0-d) tensor",
+    ),
+    "step_returns_loss_tensors": _wrong(
+        "train_step_solution", _step_with(returns="d_loss, g_loss"), "test_train_step", "Python floats"
+    ),
+    "step_returns_detached_tensors": _wrong(
+        "train_step_solution",
+        _step_with(returns="[d_loss.detach(), g_loss.detach()]"),
+        "test_train_step",
+        "not a Python float",
+    ),
+    # side effects on state the step does not own
+    "step_leaves_the_discriminator_frozen": _wrong(
+        "train_step_solution",
+        _step_with(d_part="discriminator.requires_grad_(False)"),
+        "test_train_step",
+        "requires_grad=False",
+    ),
+    "step_leaves_the_discriminator_in_eval_mode": _wrong(
+        "train_step_solution", _step_with(d_part="discriminator.eval()"), "test_train_step", "eval() mode"
+    ),
+    "step_zeroes_between_backward_and_step": _wrong(
+        "train_step_solution",
+        STEP_ZERO_GRAD_BEFORE_STEP,
+        "test_train_step",
+        "did not change the discriminator's parameters",
+    ),
+    "step_updates_the_generator_with_d_optimizer": _wrong(
+        "train_step_solution", STEP_WRONG_OPTIMIZER, "test_train_step", "g_optimizer.step() 0 times"
+    ),
+    # edges
+    "losses_bce_on_probabilities": Variant(
+        {
+            "losses_solution": _losses(
+                d_loss="nn.BCELoss()(torch.sigmoid(real_logits), torch.ones_like(real_logits))"
+                " + nn.BCELoss()(torch.sigmoid(fake_logits), torch.zeros_like(fake_logits))",
+                g_loss="nn.BCELoss()(torch.sigmoid(fake_logits), torch.ones_like(fake_logits))",
+            )
+        },
+        frozenset({"test_discriminator_loss", "test_generator_loss"}),
+        "clamps its log at -100",
+    ),
+    "d_loss_squeezes_a_batch_of_one": _wrong(
+        "losses_solution",
+        _losses(
+            d_loss="F.binary_cross_entropy_with_logits(real_logits.squeeze(), torch.ones(len(real_logits)))"
+            " + F.binary_cross_entropy_with_logits(fake_logits.squeeze(), torch.zeros(len(fake_logits)))"
+        ),
+        "test_discriminator_loss",
+        "'batch of one'",
     ),
 }
 

@@ -23,24 +23,48 @@ from tests.lab_2d_variants import Variant
 
 pytestmark = pytest.mark.slow
 
-#: The wrong submissions autograded end to end: a representative set of each
-#: lab's, since every variant is also graded in-process by test_grading_labs.
+#: The submissions autograded end to end: a representative set of each lab's, since every
+#: variant is also graded in-process by test_grading_labs. Each lab's set holds a correct one whose
+#: helpers sit in cells the student inserted, and mistakes that another exercise calls into.
+CORRECT_SUBMITTED: dict[str, tuple[str, ...]] = {
+    "lab_2d_gan": ("relu_gan_sgd_loop_broadcast_mmd", "helpers_in_inserted_cells"),
+    "lab_js_divergence": ("numpy_loops_and_entropy_form", "xlogy_helper_in_an_added_cell"),
+    "lab_mnist_gan": ("functional_layers_logsigmoid_two_forwards", "helpers_in_added_cells"),
+    "lab_lsi": ("numpy_measures", "added_threshold_rescale_and_measures_helpers"),
+}
 WRONG_SUBMITTED: dict[str, tuple[str, ...]] = {
     "lab_2d_gan": (
         "discriminator_ends_with_sigmoid",
-        "uniform_latent_noise",
         "no_detach",
         "labels_swapped",
         "saturating_generator_loss",
+        "g_step_leaves_the_discriminator_frozen",
         "one_optimizer_for_both",
-        "mmd_unbiased",
+        "loop_makes_new_optimizers_every_step",
         "wraps_the_reference",
         "tampers_with_the_checks",
         "patches_the_reference",
     ),
-    "lab_js_divergence": ("d_star_inverted", "kl_wrong_direction", "kl_log_base_2", "js_missing_one_half"),
-    "lab_mnist_gan": ("generator_relu", "step_without_detach", "wraps_the_reference"),
-    "lab_lsi": ("lightness_tutorial_plus_one", "evaluate_without_rescaling", "illuminate_tell_swapped"),
+    "lab_js_divergence": (
+        "d_star_inverted",
+        "kl_wrong_direction",
+        "kl_wrong_direction_js_via_helper",
+        "kl_log_base_2",
+        "js_missing_one_half",
+    ),
+    "lab_mnist_gan": (
+        "generator_relu",
+        "discriminator_with_batch_norm",
+        "saturating_loss_called_through_an_alias",
+        "step_without_detach",
+        "wraps_the_reference",
+    ),
+    "lab_lsi": (
+        "lightness_tutorial_plus_one",
+        "evaluate_without_rescaling",
+        "probability_log_used_by_evaluate_through_a_helper",
+        "illuminate_tell_swapped",
+    ),
 }
 
 
@@ -98,8 +122,8 @@ def _grade(lab: str, course: Path) -> Path:
     answers = solution(lab)
     _submit(course, lab, "solution", answers)
     _submit(course, lab, "blank", release)
-    for name, variant in variants.CORRECT.items():
-        _submit(course, lab, f"correct-{name}", _submission(release, answers, variant))
+    for name in CORRECT_SUBMITTED[lab]:
+        _submit(course, lab, f"correct-{name}", _submission(release, answers, variants.CORRECT[name]))
     for name in WRONG_SUBMITTED[lab]:
         _submit(course, lab, f"wrong-{name}", _submission(release, answers, variants.WRONG[name]))
     # A student who deleted a test cell: nbgrader puts it back and runs it.
@@ -156,8 +180,7 @@ def test_solution_gets_full_marks_and_blank_gets_zero(courses, lab):
 
 @pytest.mark.parametrize("lab", LABS_GRADED)
 def test_correct_alternatives_and_a_restored_test_cell_get_full_marks(courses, lab):
-    variants = LABS[lab][1]
-    for student in [f"correct-{name}" for name in variants.CORRECT] + ["deleted-a-test-cell"]:
+    for student in [f"correct-{name}" for name in CORRECT_SUBMITTED[lab]] + ["deleted-a-test-cell"]:
         assert _scores(courses(lab), lab, student) == _test_points(lab), student
 
 

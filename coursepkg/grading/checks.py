@@ -80,6 +80,7 @@ __all__ = [
     "flat_gradients",
     "flat_parameters",
     "gan_loss_mistakes",
+    "linear_traffic",
     "name_mistake",
     "network_flags",
     "outcome",
@@ -497,6 +498,34 @@ def require_flags_restored(flags: Mapping[str, list[bool]], network: str, after:
     )
 
 
+def linear_traffic(call: Callable[[], Any], network: nn.Module) -> Observations:
+    """Run ``call()`` (a forward pass through ``network``), recording what enters and leaves each ``nn.Linear``.
+
+    Args:
+        call: runs the forward pass, e.g. ``lambda: gan.discriminate(x)``.
+        network: the module whose ``nn.Linear`` layers to watch.
+
+    Returns:
+        ``{"inputs", "outputs"}``: lists of ``(n, in)`` and ``(n, out)`` tensors in the order
+        the layers ran, and ``"output"``: what ``call()`` returned (:func:`as_tensor`).
+    """
+    inputs: list[torch.Tensor] = []
+    outputs: list[torch.Tensor] = []
+
+    def record(_module: nn.Module, args: tuple[Any, ...], out: torch.Tensor) -> None:
+        inputs.append(args[0].detach().clone())
+        outputs.append(out.detach().clone())
+
+    hooks = [m.register_forward_hook(record) for m in network.modules() if isinstance(m, nn.Linear)]
+    try:
+        with torch.no_grad():
+            output = as_tensor(call())
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return {"inputs": inputs, "outputs": outputs, "output": output}
+
+
 def after_last_linear(call: Callable[[], Any], network: nn.Module) -> Observations:
     """Run ``call()`` (a forward pass through ``network``) and record its last ``nn.Linear``'s output.
 
@@ -511,19 +540,9 @@ def after_last_linear(call: Callable[[], Any], network: nn.Module) -> Observatio
     Returns:
         ``{"output": tensor, "last_linear": tensor}``, either a sentence when there is none.
     """
-    seen: list[torch.Tensor] = []
-    hooks = [
-        m.register_forward_hook(lambda _m, _i, out: seen.append(out.detach().clone()))
-        for m in network.modules()
-        if isinstance(m, nn.Linear)
-    ]
-    try:
-        with torch.no_grad():
-            output = as_tensor(call())
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return {"output": output, "last_linear": seen[-1] if seen else "no nn.Linear layer ran"}
+    traffic = linear_traffic(call, network)
+    outputs = traffic["outputs"]
+    return {"output": traffic["output"], "last_linear": outputs[-1] if outputs else "no nn.Linear layer ran"}
 
 
 #: What a network may apply after its last linear layer, by the name a message uses.

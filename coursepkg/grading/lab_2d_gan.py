@@ -17,6 +17,7 @@ gradients then show up in the parameters, which Adam's normalisation would hide.
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,21 +28,29 @@ from coursepkg.grading.checks import (
     Check,
     CheckFailed,
     Observations,
-    as_number,
+    after_last_linear,
+    as_float,
     as_tensor,
     assert_close,
     assert_matches,
     assert_standard_normal,
+    batch_behaviour,
     bind,
+    carries_graph,
     check_pair,
     close,
     fill_stale_gradients,
+    final_activation,
     flat_gradients,
     flat_parameters,
     gan_loss_mistakes,
+    network_flags,
+    outcome,
     registry,
     require,
+    require_flags_restored,
     require_number,
+    require_plain_layers,
     require_tensor,
     substituted,
 )
@@ -60,6 +69,7 @@ ANSWER_KEYS: tuple[str, ...] = ("coursepkg.toy2d.gan", "coursepkg.toy2d.losses",
 _SEED = 1234
 _LATENT_DIM = 3  # not 2, so that a latent size swapped with the data size shows
 _SGD_LR = 0.1
+_LOOP_LR = 3e-3  # not the usual 1e-3 or 2e-4, so that a learning rate written into the loop shows
 _STALE_GRAD = 0.37  # left in .grad before a step, as the other player's step would
 
 
@@ -85,41 +95,52 @@ def _fixture_logits() -> tuple[torch.Tensor, torch.Tensor]:
 
 # ---------------------------------------------------------------- Exercise 1: the GAN class
 
+#: What the exercise fixes about the two networks; hidden widths, depths and activations are free.
+_PLAIN_LAYERS = "linear layers and activations only"
+
+
+def _observe_gan(gan: Any, dim: int, latent_dim: int) -> Observations:
+    """What one student ``GAN`` is: its attributes, parameters, outputs and layers."""
+    nets = {name: getattr(gan, name, None) for name in ("generator", "discriminator")}
+    seen: Observations = {
+        "is_module": isinstance(gan, nn.Module),
+        "nets": [name for name, net in nets.items() if isinstance(net, nn.Module)],
+        "latent_dim": getattr(gan, "latent_dim", None),
+    }
+    if not seen["is_module"] or len(seen["nets"]) < 2:
+        return seen
+    g_ids = {id(p) for p in gan.generator.parameters()}
+    d_ids = {id(p) for p in gan.discriminator.parameters()}
+    seen["params"] = {
+        "generator": sum(p.requires_grad for p in gan.generator.parameters()),
+        "discriminator": sum(p.requires_grad for p in gan.discriminator.parameters()),
+        "shared": len(g_ids & d_ids),
+        "registered": len({id(p) for p in gan.parameters()} & (g_ids | d_ids)),
+        "total": len(g_ids | d_ids),
+    }
+    with torch.no_grad():
+        torch.manual_seed(1)
+        z, x = torch.randn(10, latent_dim), torch.randn(10, dim)
+        seen["generated"] = as_tensor(gan.generator(z))
+        seen["discriminator"] = as_tensor(gan.discriminator(x))
+        seen["discriminate"] = as_tensor(gan.discriminate(x))
+    # Spread-out inputs, so that the last linear layer's outputs take both signs and a final
+    # ReLU or LeakyReLU shows, whatever the hidden activations are.
+    torch.manual_seed(2)
+    z_wide, x_wide = 3 * torch.randn(64, latent_dim), 3 * torch.randn(64, dim)
+    seen["d_end"] = after_last_linear(lambda: gan.discriminate(x_wide), gan.discriminator)
+    seen["g_end"] = after_last_linear(lambda: gan.generator(z_wide), gan.generator)
+    seen["d_layers"] = batch_behaviour(gan.discriminator, x_wide[:16])
+    seen["g_layers"] = batch_behaviour(gan.generator, z_wide[:16])
+    return seen
+
 
 def _probe_gan(namespace: Mapping[str, Any]) -> Observations:
-    GAN = namespace["GAN"]
+    """Build ``GAN(dim, h, latent_dim)`` for two sizes (arguments by position) and observe each."""
     observations: Observations = {}
     for dim, h, latent_dim in ((2, 32, _LATENT_DIM), (5, 8, 7)):
         torch.manual_seed(0)
-        gan = GAN(dim, h, latent_dim)
-        nets = {name: getattr(gan, name, None) for name in ("generator", "discriminator")}
-        seen: Observations = {
-            "is_module": isinstance(gan, nn.Module),
-            "nets": [name for name, net in nets.items() if isinstance(net, nn.Module)],
-            "latent_dim": getattr(gan, "latent_dim", None),
-        }
-        observations[f"{dim}-{h}-{latent_dim}"] = seen
-        if not seen["is_module"] or len(seen["nets"]) < 2:
-            continue
-        g_ids = {id(p) for p in gan.generator.parameters()}
-        d_ids = {id(p) for p in gan.discriminator.parameters()}
-        seen["params"] = {
-            "generator": sum(p.requires_grad for p in gan.generator.parameters()),
-            "discriminator": sum(p.requires_grad for p in gan.discriminator.parameters()),
-            "shared": len(g_ids & d_ids),
-            "registered": len({id(p) for p in gan.parameters()} & (g_ids | d_ids)),
-            "total": len(g_ids | d_ids),
-        }
-        with torch.no_grad():
-            torch.manual_seed(1)
-            z, x = torch.randn(10, latent_dim), torch.randn(10, dim)
-            seen["generated"] = as_tensor(gan.generator(z))
-            seen["discriminator"] = as_tensor(gan.discriminator(x))
-            seen["discriminate"] = as_tensor(gan.discriminate(x))
-            # Far from the data a linear last layer gives large values; a
-            # sigmoid or tanh at the end cannot.
-            seen["far_logits"] = as_tensor(gan.discriminate(100 * torch.randn(256, dim)))
-            seen["far_generated"] = as_tensor(gan.generator(100 * torch.randn(256, latent_dim)))
+        observations[f"{dim}-{h}-{latent_dim}"] = _observe_gan(namespace["GAN"](dim, h, latent_dim), dim, latent_dim)
     return observations
 
 
@@ -138,22 +159,46 @@ def _judge_gan_structure(observations: Observations, dim: int, h: int, latent_di
     require_tensor(seen["generated"], f"{call}.generator on a (10, {latent_dim}) batch", (10, dim))
     require_tensor(seen["discriminator"], f"{call}.discriminator on a (10, {dim}) batch", (10, 1))
     require_tensor(seen["discriminate"], f"{call}.discriminate on a (10, {dim}) batch", (10, 1))
+    for name in ("generator", "discriminator"):  # first: dropout would make the outputs below differ
+        require_plain_layers(seen[f"{name[0]}_layers"], f"{call}.{name}", _PLAIN_LAYERS)
     assert_close(
         seen["discriminate"], seen["discriminator"], f"{call}.discriminate(x), which should be {call}.discriminator(x),"
     )
     return seen
 
 
+def _require_linear_end(end: Observations, what: str, why: str) -> None:
+    """Fail unless :func:`after_last_linear` shows nothing applied after the network's last ``nn.Linear``.
+
+    Args:
+        end: what :func:`after_last_linear` recorded.
+        what: the output, as the subject of a sentence ("GAN(2, 32, 3).discriminate(x)").
+        why: why it must end with a plain ``nn.Linear``.
+    """
+    require(
+        isinstance(end["last_linear"], torch.Tensor),
+        f"{what} ran no nn.Linear layer: build the networks from nn.Linear layers and activations.",
+    )
+    applied = final_activation(end)
+    require(
+        applied == "nothing",
+        f"{what} applies {applied} after its last nn.Linear layer; it must end with that plain nn.Linear layer: {why}",
+    )
+
+
+_D_END = "return raw logits (no sigmoid, tanh or LeakyReLU at the end); BCEWithLogitsLoss applies the sigmoid itself."
+_G_END = "the 2D data are neither confined to [-1, 1] (tanh) nor to positive values (ReLU, one quadrant only)."
+
+
+def _judge_ends(seen: Observations, call: str) -> None:
+    _require_linear_end(seen["d_end"], f"{call}.discriminate(x)", _D_END)
+    _require_linear_end(seen["g_end"], f"{call}.generator(z)", _G_END)
+
+
 def _judge_gan(observations: Observations) -> str:
     seen = _judge_gan_structure(observations, 2, 32, _LATENT_DIM)
-    logits = require_tensor(seen["far_logits"], "discriminate on 256 far-away points", (256, 1))
-    require(
-        bool(((logits < 0) | (logits > 1)).any()),
-        "discriminate returned values in [0, 1] even for points far from the data: it looks like "
-        "the discriminator ends with a sigmoid. Return raw logits (no final activation); "
-        "BCEWithLogitsLoss applies the sigmoid itself.",
-    )
-    return "the generator and the discriminator have the right shapes, and discriminate returns logits."
+    _judge_ends(seen, f"GAN(2, 32, {_LATENT_DIM})")
+    return "the generator and the discriminator have the right shapes and both end with a plain nn.Linear."
 
 
 def _judge_gan_details(observations: Observations) -> str:
@@ -169,42 +214,65 @@ def _judge_gan_details(observations: Observations) -> str:
         params["registered"] == params["total"],
         "gan.parameters() misses some parameters of the two networks: assign them as module attributes.",
     )
-    generated = require_tensor(seen["far_generated"], "the generator on 256 far-away latent vectors", (256, 5))
-    require(
-        generated.abs().max().item() > 1.5,
-        "the generator's outputs stay within [-1.5, 1.5] even for huge latent vectors: it looks like the "
-        "generator ends with a tanh or sigmoid. 2D data are not confined to [-1, 1]; end with a linear layer.",
-    )
-    return "GAN works for other sizes, registers its parameters and ends both networks with a linear layer."
+    _judge_ends(seen, "GAN(5, 8, 7)")
+    return "GAN works for other sizes, registers its parameters, and its networks are plain MLPs."
 
 
 # ---------------------------------------------------------------- Exercise 1: sampling
 
 
-class _LatentRecorder(nn.Module):
-    """Stands in for a generator: records its input, returns a known function of it."""
+class _LatentRecorder(nn.Sequential):
+    """Stands in for a generator ``(n, latent_dim) -> (n, 2)``: records its input, returns a known function of it.
 
-    def __init__(self) -> None:
-        super().__init__()
+    It holds one ``nn.Linear(latent_dim, 2)`` with zero weights, as its index 0, that adds nothing to the
+    output but makes it what a generator gives: a tensor with an autograd graph unless sampling runs under
+    ``torch.no_grad()``. Code that finds the device with ``next(self.generator.parameters())`` or reads
+    ``self.generator[0].in_features`` works on it, and any other attribute (``self.generator.hidden.weight``)
+    comes from the student's own generator, which it replaces.
+    """
+
+    def __init__(self, latent_dim: int, replaced: Any = None) -> None:
+        super().__init__(nn.Linear(latent_dim, 2))
+        nn.init.zeros_(self[0].weight)
+        nn.init.zeros_(self[0].bias)
         self.inputs: list[torch.Tensor] = []
+        self.__dict__["_replaced"] = replaced  # not a submodule: its parameters are not the recorder's
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            replaced = self.__dict__.get("_replaced")
+            if replaced is None:
+                raise
+            return getattr(replaced, name)
 
     @staticmethod
     def transform(z: torch.Tensor) -> torch.Tensor:
+        """``(n, k)`` noise to ``(n, 2)`` points: the sum of each row, and its first entry."""
         return torch.stack([z.sum(dim=1), z[:, 0]], dim=1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         self.inputs.append(z.detach().clone())
-        return self.transform(z)
+        if z.shape[-1] != self[0].in_features:  # noise of the wrong size: the judge says so
+            return self.transform(z)
+        return self.transform(z) + self[0](z)
 
 
 def _probe_sample(namespace: Mapping[str, Any]) -> Observations:
+    """Call ``gan.sample(4000)`` on the student's GAN (a reference one if it cannot be built), generator replaced."""
+    GAN = namespace["GAN"]
     torch.manual_seed(0)
-    gan = namespace["GAN"](2, 16, _LATENT_DIM)
-    recorder = _LatentRecorder()
+    try:
+        gan = GAN(2, 16, _LATENT_DIM)
+    except Exception:  # test_gan reports it; sample() is judged on its own
+        gan = gan2d.GAN(2, 16, _LATENT_DIM)
+        gan.sample = types.MethodType(GAN.sample, gan)
+    recorder = _LatentRecorder(_LATENT_DIM, getattr(gan, "generator", None))
     gan.generator = recorder
     torch.manual_seed(1)
     out = gan.sample(4000)
-    return {"out": as_tensor(out), "latents": recorder.inputs}
+    return {"out": as_tensor(out), "graph": carries_graph(out), "latents": recorder.inputs}
 
 
 def _judge_sample_structure(observations: Observations) -> tuple[torch.Tensor, torch.Tensor]:
@@ -218,6 +286,11 @@ def _judge_sample_structure(observations: Observations) -> tuple[torch.Tensor, t
         f"(4000, latent_dim) = (4000, {_LATENT_DIM}): one latent vector per sample, of size latent_dim.",
     )
     assert_close(out, _LatentRecorder.transform(z), "gan.sample(4000), which should be generator(z),")
+    require(
+        not observations["graph"],
+        "gan.sample(4000) returned a tensor that carries an autograd graph: sampling needs no gradients, "
+        "generate under `with torch.no_grad():` (or return the output .detach()ed).",
+    )
     return out, z
 
 
@@ -247,15 +320,25 @@ def _step_fixture(name: str) -> tuple[gan2d.GAN, torch.Tensor, torch.Tensor, nn.
 
 
 def _probe_step(namespace: Mapping[str, Any], name: str) -> Observations:
-    """Call a step function twice on the fixture, with stale gradients in the trained network."""
+    """Call a step function twice on the fixture, with stale gradients in the trained network.
+
+    After each call it records the returned loss, both networks' parameters and flags
+    (:func:`network_flags`), and how often the given optimizer stepped.
+    """
     step = namespace[name]
     gan, x_real, z, trained, other, optimizer = _step_fixture(name)
-    observations: Observations = {"losses": [], "trained": [], "other_grad": []}
+    optimizer_steps: list[int] = []
+    optimizer.register_step_post_hook(lambda *_: optimizer_steps.append(1))
+    observations: Observations = {"losses": [], "trained": [], "other_grad": [], "flags": [], "optimizer_steps": []}
     for _ in range(2):
         returned = step(gan, x_real, z, optimizer) if name == "discriminator_step" else step(gan, z, optimizer)
-        observations["losses"].append(as_number(returned))
+        observations["losses"].append(as_float(returned))
         observations["trained"].append(flat_parameters(trained))
         observations["other_grad"].append(flat_gradients(other))
+        observations["flags"].append(
+            {"generator": network_flags(gan.generator), "discriminator": network_flags(gan.discriminator)}
+        )
+        observations["optimizer_steps"].append(len(optimizer_steps))
     observations["other"] = flat_parameters(other)
     return observations
 
@@ -330,6 +413,11 @@ def _judge_step_details(name: str) -> Callable[[Observations], str]:
                 else ""
             ),
         )
+        require(
+            observations["optimizer_steps"][0] > 0,
+            f"{name} changed the {trained_net}'s parameters without calling step() on the optimizer it was given: "
+            "use that optimizer; do not create one inside the step (a new optimizer every step forgets its state).",
+        )
         stale = initial - _SGD_LR * _STALE_GRAD + (params[0] - initial)
         assert_matches(
             moved,
@@ -346,6 +434,9 @@ def _judge_step_details(name: str) -> Callable[[Observations], str]:
         second = require_number(observations["losses"][1], name)
         assert_close(second, losses[1], f"a second call to {name}")
         assert_close(observations["trained"][1], params[1], f"gan.{trained_net}.parameters() after a second {name}")
+        for flags in observations["flags"]:
+            for network in ("generator", "discriminator"):
+                require_flags_restored(flags[network], f"the {network}", name)
         return f"{name} updates only the {trained_net}, from fresh gradients, exactly like the reference."
 
     return judge
@@ -355,11 +446,17 @@ def _judge_step_details(name: str) -> Callable[[Observations], str]:
 
 
 class _LoopRecorder:
-    """Reference steps and a data sampler that log how a training loop calls them."""
+    """Reference steps and a data sampler that log how a training loop calls them.
 
-    def __init__(self, gan: gan2d.GAN, batch_size: int) -> None:
+    It keeps every optimizer the loop passes (so that none is freed and its ``id`` reused),
+    to tell optimizers made once from optimizers made anew at every step.
+    """
+
+    def __init__(self, gan: gan2d.GAN, batch_size: int, lr: float) -> None:
         self.gan = gan
         self.batch_size = batch_size
+        self.lr = lr
+        self.optimizers: dict[str, list[Any]] = {"discriminator_step": [], "generator_step": []}
         self.calls: list[str] = []
         self.latents: list[torch.Tensor] = []
         self.losses: dict[str, list[float]] = {"d_loss": [], "g_loss": []}
@@ -372,9 +469,17 @@ class _LoopRecorder:
         return batch
 
     def _check_optimizer(self, optimizer: Any, own: nn.Module, other: nn.Module, step: str) -> None:
+        first_call = not self.optimizers[step]
+        self.optimizers[step].append(optimizer)
         if not isinstance(optimizer, torch.optim.Optimizer):
             self.problems.append(f"{step} was given a {type(optimizer).__name__}, not a torch.optim optimizer.")
             return
+        rates = sorted({float(group["lr"]) for group in optimizer.param_groups})
+        if first_call and not all(close(rate, self.lr) for rate in rates):
+            self.problems.append(
+                f"the optimizer given to {step} has learning rate {', '.join(f'{r:g}' for r in rates)}, but "
+                f"train_gan was called with lr={self.lr:g}: create both optimizers with lr=lr."
+            )
         ids = {id(p) for group in optimizer.param_groups for p in group["params"]}
         if ids & {id(p) for p in other.parameters()}:
             self.problems.append(
@@ -419,23 +524,30 @@ class _LoopRecorder:
 def _run_loop(namespace: Mapping[str, Any], recorder: _LoopRecorder, **options: Any) -> Any:
     """Run the student's train_gan with the recorder's steps in place of theirs."""
     train_gan = namespace["train_gan"]
-    steps = {"discriminator_step": recorder.discriminator_step, "generator_step": recorder.generator_step}
+    # The reference mmd2 too, for a loop that logs the MMD: its own mistakes are test_mmd2's.
+    steps = {
+        "discriminator_step": recorder.discriminator_step,
+        "generator_step": recorder.generator_step,
+        "mmd2": mmd.mmd2,
+    }
     with substituted(train_gan, steps):
         return train_gan(recorder.gan, recorder.sampler, batch_size=recorder.batch_size, **options)
 
 
 def _history_as_lists(history: Any) -> dict[str, list[float | str]] | str:
+    """The two loss sequences of a history (any sequence of Python floats), or what came instead of a dict."""
     if not isinstance(history, dict):
         return f"{type(history).__name__}, not a dict"
-    return {key: [as_number(v) for v in history[key]] for key in ("d_loss", "g_loss") if key in history}
+    return {key: [as_float(v) for v in history[key]] for key in ("d_loss", "g_loss") if key in history}
 
 
 def _probe_train_gan(namespace: Mapping[str, Any]) -> Observations:
     torch.manual_seed(_SEED)
-    recorder = _LoopRecorder(gan2d.GAN(2, 16, _LATENT_DIM), batch_size=20)
-    history = _run_loop(namespace, recorder, n_steps=4, d_steps=3, lr=1e-3)
+    recorder = _LoopRecorder(gan2d.GAN(2, 16, _LATENT_DIM), batch_size=20, lr=_LOOP_LR)
+    history = _run_loop(namespace, recorder, n_steps=4, d_steps=3, lr=_LOOP_LR)
     return {
         "calls": "".join(recorder.calls),
+        "optimizers": {step: len({id(o) for o in given}) for step, given in recorder.optimizers.items()},
         "problems": recorder.problems,
         "latents": recorder.latents,
         "history": _history_as_lists(history),
@@ -455,6 +567,13 @@ def _judge_train_gan(observations: Observations) -> str:
         f"(D = discriminator_step, G = generator_step); expected {expected}: "
         "d_steps discriminator steps, then one generator step, n_steps times.",
     )
+    for step, count in observations["optimizers"].items():
+        require(
+            count == 1,
+            f"train_gan gave {step} {count} different optimizers: create each optimizer once, before the loop, "
+            "and pass the same one at every step. A new optimizer starts from scratch (Adam forgets its running "
+            "averages at every step).",
+        )
     history = observations["history"]
     require(isinstance(history, dict), f"train_gan must return a dict of loss lists; it returned a {history}.")
     for key, count in (("d_loss", 12), ("g_loss", 4)):
@@ -465,7 +584,10 @@ def _judge_train_gan(observations: Observations) -> str:
             "append the loss of every step.",
         )
         bad = [v for v in history[key] if not isinstance(v, float)]
-        require(not bad, f"history[{key!r}] must hold floats (loss.item()); it holds a {bad[0] if bad else ''}.")
+        require(
+            not bad,
+            f"history[{key!r}] must hold Python floats (what the steps return); it holds {bad[0] if bad else ''}.",
+        )
         assert_close(
             torch.tensor(history[key]),
             torch.tensor(observations["losses"][key]),
@@ -499,14 +621,16 @@ def _mmd_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 def _probe_mmd2(namespace: Mapping[str, Any]) -> Observations:
+    """``mmd2`` on the fixtures (samples by position, ``bandwidth`` by keyword), each call's :func:`outcome`."""
     mmd2 = namespace["mmd2"]
     x, y, w = _mmd_inputs()
     return {
-        "xy": as_number(mmd2(x, y, bandwidth=0.7)),
-        "yx": as_number(mmd2(y, x, bandwidth=0.7)),
-        "xx": as_number(mmd2(x, x, bandwidth=0.7)),
-        "default": as_number(mmd2(x, y)),
-        "3d": as_number(mmd2(w, 2 * w, bandwidth=1.5)),
+        "xy": outcome(mmd2, x, y, bandwidth=0.7),
+        "yx": outcome(mmd2, y, x, bandwidth=0.7),
+        "xx": outcome(mmd2, x, x, bandwidth=0.7),
+        "default": outcome(mmd2, x, y),
+        "3d": outcome(mmd2, w, 2 * w, bandwidth=1.5),
+        "one point": outcome(mmd2, x[:1], y[:1], bandwidth=0.7),
     }
 
 
@@ -536,8 +660,13 @@ def _mmd_mistakes(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> dict[st
     }
 
 
-def _judge_mmd_value(got: float | str, x: torch.Tensor, y: torch.Tensor, bandwidth: float, call: str) -> None:
-    require(isinstance(got, float), f"{call} must return a float; it returned {got}.")
+def _judge_mmd_value(got: Any, x: torch.Tensor, y: torch.Tensor, bandwidth: float, call: str) -> None:
+    """Fail unless ``got`` (an :func:`outcome`) is the reference ``mmd2(x, y, bandwidth=bandwidth)``."""
+    if isinstance(got, torch.Tensor) and got.numel() == 1:  # a one-element tensor is accepted
+        got = float(got)
+    if not isinstance(got, (float, str)):  # a float, or a sentence on what the call did instead
+        shape = f"a tensor of shape {tuple(got.shape)}" if isinstance(got, torch.Tensor) else "a sequence"
+        raise CheckFailed(f"{call} must return one number, a float; it returned {shape}.")
     expected = mmd.mmd2(x, y, bandwidth=bandwidth)
     assert_matches(got, expected, call, _mmd_mistakes(x.double(), y.double(), bandwidth))
 
@@ -554,7 +683,14 @@ def _judge_mmd2_details(observations: Observations) -> str:
     _judge_mmd_value(observations["xx"], x, x, 0.7, "mmd2(x, x, bandwidth=0.7), which should be 0,")
     _judge_mmd_value(observations["default"], x, y, 0.5, "mmd2(x, y) with the default bandwidth 0.5")
     _judge_mmd_value(observations["3d"], w, 2 * w, 1.5, "mmd2 on 3-dimensional samples")
-    return "mmd2 is symmetric, zero on identical samples, and works in any dimension."
+    _judge_mmd_value(
+        observations["one point"],
+        x[:1],
+        y[:1],
+        0.7,
+        "mmd2(x[:1], y[:1], bandwidth=0.7), one point in each sample, which should be 2 - 2 k(x_1, y_1),",
+    )
+    return "mmd2 is symmetric, zero on identical samples, defined for one point, and works in any dimension."
 
 
 # ---------------------------------------------------------------- registry

@@ -1,18 +1,43 @@
 """Checks of the Latent Space Illumination lab (``solutions/lab_lsi``).
 
 The measures are checked on hand-made images whose answers are known by
-construction (pixels of exactly 0.5, a blank image, a full one) and on real
-digits; the objective on real digits with the shipped LeNet-5; ``evaluate`` on
-fixed latent vectors through the shipped generator. The ask/evaluate/tell loop
-runs on a small seeded pyribs scheduler over a cheap quadratic problem, and must
-leave exactly the archive that :func:`coursepkg.lsi.search.illuminate` leaves on an
-identical scheduler. Wrong values are matched against the mistakes students
-make (``>`` for ``>=``, dividing by 784 or by ``boldness + 1``, log-probabilities,
-images left in ``[-1, 1]``, measures swapped) to say which one was made.
+construction (pixels of exactly 0.5, a blank image, a full one, each a batch of
+one) and on real digits; the objective on real digits with the shipped LeNet-5
+(digits 0, 3, 8 and 9, and a batch of one); ``evaluate`` on fixed latent vectors
+through the shipped generator. The ask/evaluate/tell loop runs on a small seeded
+pyribs scheduler over a cheap quadratic problem, and must leave exactly the
+archive that :func:`coursepkg.lsi.search.illuminate` leaves on an identical
+scheduler. Wrong values are matched against the mistakes students make (``>``
+for ``>=``, dividing by 784 or by ``boldness + 1``, log-probabilities, images
+left in ``[-1, 1]`` or shifted by ``1 / 2``, measures swapped) to say which one was made.
+
+What the exercise texts fix, and so what is checked (no more):
+
+* the measures and ``digit_probability`` return ``n`` values, a tensor or a numpy
+  array of shape ``(n,)`` of any dtype, also for a batch of one; they are called
+  positionally, so their parameter names are free;
+* ``digit_probability`` returns no autograd graph (the probe's LeNet-5, as the
+  lab's, has parameters that require grad, so a missing ``torch.no_grad()`` shows),
+  and leaves the classifier (its mode, its parameters' ``requires_grad``) and the
+  images as it found them;
+* ``evaluate`` is called as section 6 calls it, ``evaluate(latents,
+  generator=..., classifier=..., digit=...)``: those three names are fixed. It
+  returns a tuple or a list of two numpy arrays (float32 or float64) and leaves
+  both networks as it found them;
+* ``illuminate`` is called as section 6 calls it, with three positional
+  arguments (names free, extra optional parameters allowed), and returns ``None``.
+
+Each exercise is graded on its own: a later function that calls the student's
+earlier ones (``lightness`` calling ``boldness``; ``evaluate`` calling
+``boldness``, ``lightness`` and ``digit_probability``, directly or through a
+helper in a cell the student added) runs with the references instead
+(:func:`coursepkg.grading.checks.substituted`), called as the student's own are.
 """
 
 from __future__ import annotations
 
+import copy
+import inspect
 from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
@@ -30,9 +55,11 @@ from coursepkg.grading.checks import (
     Observations,
     assert_matches,
     bind,
+    carries_graph,
     check_pair,
     close,
     describe_error,
+    network_flags,
     outcome,
     registry,
     require,
@@ -51,6 +78,12 @@ __all__ = ["CHECKS", "ANSWER_KEYS", "check", "small_scheduler"]
 ANSWER_KEYS: tuple[str, ...] = ("coursepkg.lsi.measures", "coursepkg.lsi.search")
 
 _SEED = 2025
+
+#: Added to a failure on a batch of one image (or one latent vector).
+_KEEP_THE_BATCH = (
+    "Each image gets its own value: return shape (n,), also (1,) for a batch of one "
+    "(reduce along dim=1 only, and do not squeeze the batch dimension)."
+)
 
 
 # ---------------------------------------------------------------- fixed inputs
@@ -84,6 +117,7 @@ def _real_digits() -> torch.Tensor:
 
 
 def _image_cases() -> dict[str, torch.Tensor]:
+    """The measures' inputs by case name: the hand-made ones (each a batch of one), noise and real digits."""
     cases = dict(_hand_made())
     cases["noise"] = _quantised_noise(6)
     cases["real digits"] = _real_digits()
@@ -92,24 +126,146 @@ def _image_cases() -> dict[str, torch.Tensor]:
 
 @cache
 def _models() -> tuple[nn.Module, nn.Module]:
-    """The shipped generator and LeNet-5, in eval mode."""
+    """The shipped generator and LeNet-5, in eval mode, their parameters requiring grad as loaded."""
     return pretrained.load("generator").eval(), pretrained.load("lenet5").eval()
 
 
+def _fresh_models() -> tuple[nn.Module, nn.Module]:
+    """Copies of :func:`_models` for one call of student code, which may switch their mode or freeze them."""
+    generator, lenet = _models()
+    return copy.deepcopy(generator), copy.deepcopy(lenet)
+
+
 def _latents(count: int) -> np.ndarray:
+    """``(count, 128)`` float64 latent vectors, as ``scheduler.ask()`` hands them out."""
     return np.random.default_rng(_SEED).normal(size=(count, 128))
+
+
+# ---------------------------------------------------------------- observing student code
+
+
+def _kind(value: Any) -> str:
+    """What kind of value a student returned, as a message names it."""
+    if isinstance(value, np.ndarray):
+        return "numpy array"
+    if isinstance(value, torch.Tensor):
+        return "torch tensor"
+    return type(value).__name__
+
+
+def _returned(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Observations:
+    """Call student code and record what came back.
+
+    Unlike :func:`outcome` on the whole value, each entry of a returned tuple or list
+    keeps its shape (an ``(1,)`` array of a batch of one stays an array).
+
+    Returns:
+        ``{"value": ...}``: what :func:`outcome` makes of the value (of each entry of a
+        tuple or list, as a list), or the sentence saying what the call raised;
+        ``"kinds"``: :func:`_kind` of the value (a list for a tuple or list);
+        ``"graph"``: whether it is part of an autograd graph.
+    """
+    try:
+        value = function(*args, **kwargs)
+    except Exception as error:  # the student's code may raise anything: outcome describes it
+        return {"value": outcome(_reraise, error), "kinds": "nothing", "graph": False}
+    if isinstance(value, (tuple, list)):
+        return {
+            "value": [outcome(lambda v=v: v) for v in value],
+            "kinds": [_kind(v) for v in value],
+            "graph": carries_graph(value),
+        }
+    return {"value": outcome(lambda: value), "kinds": _kind(value), "graph": carries_graph(value)}
+
+
+def _reraise(error: Exception) -> None:
+    """Raise ``error`` again, for :func:`outcome` to describe (its traceback still ends in the student's code)."""
+    raise error
+
+
+def _called_as(student: Any, reference: Callable[..., Any], prepare: Callable[..., tuple]) -> Callable[..., Any]:
+    """The reference, callable the way the student's own function of the same name is called.
+
+    The arguments of a call are bound to the student's signature (whatever its parameter
+    names), taken in its order, and given to the reference positionally after ``prepare``.
+
+    Args:
+        student: the student's function, or anything else when it is not defined.
+        reference: the answer key's function.
+        prepare: maps the positional arguments to those the reference takes.
+    """
+    try:
+        signature = inspect.signature(student)
+    except (TypeError, ValueError):
+        signature = inspect.signature(reference)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            args = tuple(bound.arguments.values())
+        except TypeError:
+            pass  # called in a way the student's own would not accept: give the reference the arguments as they are
+        return reference(*prepare(*args))
+
+    return call
+
+
+def _images(images: Any) -> torch.Tensor:
+    """Images as the references take them: a float tensor with one row of 784 values per image."""
+    images = torch.as_tensor(images)
+    return images.reshape(len(images), -1).float()
+
+
+def _references(namespace: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Callable[..., Any]]:
+    """The references of the earlier exercises ``names``, to substitute for the student's own."""
+    prepare: dict[str, Callable[..., tuple]] = {
+        "boldness": lambda images, *_: (_images(images),),
+        "lightness": lambda images, *_: (_images(images),),
+        "digit_probability": lambda classifier, images, digit, *_: (classifier, _images(images), int(digit)),
+    }
+    return {name: _called_as(namespace.get(name), getattr(lsi_measures, name), prepare[name]) for name in names}
+
+
+def _require_unchanged(flags: Mapping[str, list[bool]], network: nn.Module, name: str, call: str) -> None:
+    """Fail unless :func:`network_flags` recorded after ``call`` are those of ``network`` as it was handed over.
+
+    Args:
+        flags: the flags of the copy the student's code got, after the call.
+        network: the network as it was handed over (eval mode, parameters requiring grad).
+        name: the network in the message ("the classifier").
+        call: the call, as the message names it.
+    """
+    before = network_flags(network)
+    changed = sum(a != b for a, b in zip(flags["requires_grad"], before["requires_grad"], strict=True))
+    require(
+        changed == 0,
+        f"after {call}, {changed} of the {len(before['requires_grad'])} parameters of {name} have another "
+        "requires_grad than before: leave the networks as you found them (torch.no_grad() is all it takes "
+        "to build no graph).",
+    )
+    require(
+        flags["training"] == before["training"],
+        f"after {call}, {name} is in {'train' if any(flags['training']) else 'eval'}() mode; it was handed over "
+        f"in {'train' if any(before['training']) else 'eval'}() mode: leave the networks as you found them "
+        "(do not switch them to training mode with .train()).",
+    )
 
 
 # ---------------------------------------------------------------- boldness and lightness
 
 
 def _probe_measure(name: str) -> Callable[[Mapping[str, Any]], Observations]:
+    """Probe of ``boldness`` or ``lightness``: every image case, and the noise flattened to ``(6, 784)``."""
+    earlier = ("boldness",) if name == "lightness" else ()
+
     def probe(namespace: Mapping[str, Any]) -> Observations:
         function = namespace[name]
         cases = _image_cases()
-        seen = {case: outcome(function, images) for case, images in cases.items()}
-        seen["flat"] = outcome(function, cases["noise"].reshape(-1, 784))
-        return seen
+        cases["flat"] = cases["noise"].reshape(-1, 784)
+        # Graded on its own: a lightness that calls boldness gets the reference's.
+        with substituted(function, _references(namespace, earlier)):
+            return {case: outcome(function, images.clone()) for case, images in cases.items()}
 
     return probe
 
@@ -143,10 +299,13 @@ def _lightness_mistakes(images: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def _assert_measure(got: Any, expected: torch.Tensor, call: str, mistakes: Mapping[str, torch.Tensor]) -> None:
-    """Fail unless a measure returned ``expected``; name the mistake it matches, or explain a nan."""
-    nan = isinstance(got, torch.Tensor) and bool(got.isnan().any())
-    blank = "An image without bright pixels must give 0, not nan."
-    assert_matches(got, expected, call, mistakes, otherwise=blank if nan else "")
+    """Fail unless a measure returned ``expected``; name the mistake it matches, or explain a nan or a lost batch."""
+    otherwise = ""
+    if isinstance(got, torch.Tensor) and bool(got.isnan().any()):
+        otherwise = "An image without bright pixels must give 0, not nan."
+    elif not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(expected.shape):
+        otherwise = _KEEP_THE_BATCH
+    assert_matches(got, expected, call, mistakes, otherwise=otherwise)
 
 
 def _judge_measure(
@@ -156,27 +315,29 @@ def _judge_measure(
 
     def judge(observations: Observations) -> str:
         all_cases = _image_cases()
+        all_cases["flat"] = all_cases["noise"].reshape(-1, 784)
         for case in cases:
             images = all_cases[case]
-            call = f"{name}(images) on {case} images of shape {tuple(images.shape)}"
+            what = "noise images flattened" if case == "flat" else f"{case} images"
+            call = f"{name}(images) on {what} of shape {tuple(images.shape)}"
             _assert_measure(observations[case], reference(images).double(), call, mistakes(images))
         return f"{name} matches the reference on {len(cases)} kinds of images."
 
     return judge
 
 
+#: The cases the visible checks of the measures judge; the details judge all of them.
+_VISIBLE_MEASURE_CASES = ("pixels of exactly 0.5", "one bright pixel", "noise")
+_ALL_MEASURE_CASES = (*_VISIBLE_MEASURE_CASES, "blank", "full", "real digits", "flat")
+
+
 def _judge_measure_details(
     name: str, mistakes: Callable[[torch.Tensor], dict[str, torch.Tensor]]
 ) -> Callable[[Observations], str]:
-    visible = _judge_measure(name, tuple(_image_cases()), mistakes)
-    reference = getattr(lsi_measures, name)
+    every = _judge_measure(name, _ALL_MEASURE_CASES, mistakes)
 
     def judge(observations: Observations) -> str:
-        visible(observations)
-        noise = _quantised_noise(6)
-        _assert_measure(
-            observations["flat"], reference(noise).double(), f"{name} on images of shape (6, 784)", mistakes(noise)
-        )
+        every(observations)
         return f"{name} is right on blank, full and flattened images too."
 
     return judge
@@ -185,11 +346,20 @@ def _judge_measure_details(
 # ---------------------------------------------------------------- the objective
 
 
+#: The calls of digit_probability, by case name: (how many of the real digits, digit). The visible check judges "8".
+_PROBABILITY_CASES: dict[str, tuple[int, int]] = {"8": (16, 8), "3": (16, 3), "0": (16, 0), "9": (16, 9), "one": (1, 8)}
+
+
 def _probe_probability(namespace: Mapping[str, Any]) -> Observations:
     function = namespace["digit_probability"]
-    _, lenet = _models()
-    images = _real_digits()
-    return {str(digit): outcome(function, lenet, images, digit) for digit in (8, 3)}
+    seen = {}
+    for case, (count, digit) in _PROBABILITY_CASES.items():
+        _, lenet = _fresh_models()
+        images = _real_digits()[:count].clone()
+        seen[case] = _returned(function, lenet, images, digit)
+        seen[case]["flags"] = network_flags(lenet)
+        seen[case]["images changed"] = not torch.equal(images, _real_digits()[:count])
+    return seen
 
 
 def _probability_mistakes(images: torch.Tensor, digit: int) -> dict[str, torch.Tensor]:
@@ -206,51 +376,82 @@ def _probability_mistakes(images: torch.Tensor, digit: int) -> dict[str, torch.T
     }
 
 
-def _judge_probability_cases(observations: Observations, digits: tuple[int, ...]) -> None:
+def _judge_probability_cases(observations: Observations, cases: tuple[str, ...]) -> None:
     _, lenet = _models()
-    images = _real_digits()
-    for digit in digits:
-        call = f"digit_probability(lenet, images, {digit}) on 16 real digits"
+    for case in cases:
+        count, digit = _PROBABILITY_CASES[case]
+        images = _real_digits()[:count]
+        what = "one real digit" if count == 1 else f"{count} real digits"
+        call = f"digit_probability(lenet, images, {digit}) on {what}"
+        seen = observations[case]
         expected = lsi_measures.digit_probability(lenet, images, digit).double()
-        assert_matches(observations[str(digit)], expected, call, _probability_mistakes(images, digit))
+        got = seen["value"]
+        lost_batch = not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(expected.shape)
+        otherwise = _KEEP_THE_BATCH if count == 1 and lost_batch else ""
+        assert_matches(got, expected, call, _probability_mistakes(images, digit), otherwise=otherwise)
+        require(
+            not seen["graph"],
+            f"{call} returned a {seen['kinds']} with its autograd graph (LeNet-5's parameters require grad): "
+            "compute the probabilities under torch.no_grad(), as the exercise says.",
+        )
+        _require_unchanged(seen["flags"], lenet, "the classifier", call)
+        require(
+            not seen["images changed"],
+            f"{call} changed the images it was given (an in-place operation such as images -= ... or "
+            "images.sub_(...)): normalise a new tensor, (images - 0.1307) / 0.3081, and leave the input as it was.",
+        )
 
 
 def _judge_probability(observations: Observations) -> str:
-    _judge_probability_cases(observations, (8,))
+    _judge_probability_cases(observations, ("8",))
     return "digit_probability matches the reference for eights."
 
 
 def _judge_probability_details(observations: Observations) -> str:
-    _judge_probability_cases(observations, (8, 3))
-    return "digit_probability is right for another digit too."
+    _judge_probability_cases(observations, tuple(_PROBABILITY_CASES))
+    return "digit_probability is right for the digits 0, 3 and 9 and for a batch of one image too."
 
 
 # ---------------------------------------------------------------- evaluate
 
 
 _STUDENT_MEASURES = ("boldness", "lightness", "digit_probability")
+#: (digit, number of latent vectors) of the calls of evaluate; the visible check judges the first.
+_EVALUATE_CASES = ((8, 12), (5, 7), (9, 1), (0, 3))
+
+
+def _evaluate_call(digit: int, count: int) -> str:
+    return f"evaluate(latents of shape ({count}, 128), generator=generator, classifier=lenet, digit={digit})"
 
 
 def _probe_evaluate(namespace: Mapping[str, Any]) -> Observations:
     function = namespace["evaluate"]
-    generator, lenet = _models()
+    seen = {}
     # Graded on its own: the functions of the earlier exercises are the references.
-    with substituted(function, {name: getattr(lsi_measures, name) for name in _STUDENT_MEASURES}):
-        return {
-            str(digit): outcome(function, _latents(count), generator, lenet, digit=digit)
-            for digit, count in ((8, 12), (5, 7))
-        }
+    with substituted(function, _references(namespace, _STUDENT_MEASURES)):
+        for digit, count in _EVALUATE_CASES:
+            generator, lenet = _fresh_models()
+            # As section 6 calls it: the latents positionally, the rest by the names the exercise gives.
+            case = _returned(function, _latents(count), generator=generator, classifier=lenet, digit=digit)
+            case["flags"] = {"the generator": network_flags(generator), "the classifier": network_flags(lenet)}
+            seen[f"{digit} {count}"] = case
+    return seen
 
 
 def _evaluate_mistakes(latents: np.ndarray, digit: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     generator, lenet = _models()
     with torch.no_grad():
         raw = generator(torch.as_tensor(latents, dtype=torch.float32)).reshape(-1, 1, 28, 28)
+    shifted = raw + 0.5  # x + 1 / 2: division before addition
     objectives, measures = lsi_measures.evaluate(latents, generator, lenet, digit=digit)
     return {
         "the generator's images were used as they are, in [-1, 1]; map them to [0, 1] with (x + 1) / 2 first": (
             lsi_measures.digit_probability(lenet, raw, digit).double(),
             lsi_measures.measures(raw).double(),
+        ),
+        "the images were shifted by 1/2 only (x + 1 / 2 divides first); map them to [0, 1] with (x + 1) / 2": (
+            lsi_measures.digit_probability(lenet, shifted, digit).double(),
+            lsi_measures.measures(shifted).double(),
         ),
         "the measures are in the wrong order; the archive's first axis is boldness, the second lightness": (
             torch.from_numpy(objectives),
@@ -259,38 +460,80 @@ def _evaluate_mistakes(latents: np.ndarray, digit: int) -> dict[str, tuple[torch
     }
 
 
+def _hint_for_error(error: str) -> str:
+    """What to do about an error raised by evaluate, when it is a usual one."""
+    if "numpy()" in error and "requires grad" in error:
+        return (
+            " The generator's parameters require grad: decode and score under torch.no_grad() "
+            "(or .detach() before .numpy())."
+        )
+    if "unexpected keyword argument" in error:
+        return (
+            " Section 6 calls evaluate(solutions, generator=..., classifier=..., digit=...): "
+            "keep these parameter names."
+        )
+    if "dtype" in error or "Double" in error:
+        return " scheduler.ask() gives float64 arrays; the generator takes float32: convert with .float()."
+    return ""
+
+
 def _judge_evaluate_cases(observations: Observations, cases: tuple[tuple[int, int], ...]) -> None:
     generator, lenet = _models()
     for digit, count in cases:
-        got = observations[str(digit)]
-        call = f"evaluate(latents of shape ({count}, 128), generator, lenet, digit={digit})"
-        require(not isinstance(got, str), f"{call} {got}")
+        seen = observations[f"{digit} {count}"]
+        got, kinds = seen["value"], seen["kinds"]
+        call = _evaluate_call(digit, count)
+        if isinstance(got, str):
+            raise CheckFailed(f"{call} {got.rstrip('.')}.{_hint_for_error(got)}")
         require(
-            isinstance(got, list) and len(got) == 2 and all(isinstance(v, torch.Tensor) for v in got),
-            f"{call} must return a pair of numpy arrays (objectives, measures); it returned {got}.",
+            isinstance(got, list) and len(got) == 2,
+            f"{call} must return a pair of numpy arrays (objectives, measures); it returned a {kinds}.",
         )
         latents = _latents(count)
         objectives, measures = (
             torch.from_numpy(v) for v in lsi_measures.evaluate(latents, generator, lenet, digit=digit)
         )
+        # A mistake is named only when both the objectives and the measures match it.
         mistakes = _evaluate_mistakes(latents, digit)
-        assert_matches(got[0], objectives, f"the objectives of {call}", {m: v[0] for m, v in mistakes.items()})
+        batch = _KEEP_THE_BATCH if count == 1 else ""
+        for position, (what, expected) in enumerate((("objectives", objectives), ("measures", measures))):
+            value = got[position]
+            require(
+                not isinstance(value, str),
+                f"the {what} of {call} came as a {kinds[position]}; return numpy arrays.",
+            )
+            if what == "measures" and isinstance(value, torch.Tensor):
+                require(
+                    tuple(value.shape) == (count, 2),
+                    f"the measures of {call} have shape {tuple(value.shape)}; expected ({count}, 2): boldness and "
+                    "lightness of each image, side by side.",
+                )
+            lost = not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(expected.shape)
+            assert_matches(
+                value,
+                expected,
+                f"the {what} of {call}",
+                {m: v[position] for m, v in mistakes.items() if close(got[1 - position], v[1 - position])},
+                otherwise=batch if lost else "",
+            )
         require(
-            tuple(got[1].shape) == (count, 2),
-            f"the measures of {call} have shape {tuple(got[1].shape)}; expected ({count}, 2): boldness and lightness "
-            "of each image, side by side.",
+            kinds == ["numpy array", "numpy array"],
+            f"{call} returned a {kinds[0]} and a {kinds[1]}; pyribs' scheduler.tell works on numpy arrays, "
+            "so return both as numpy arrays (tensor.numpy()).",
         )
-        assert_matches(got[1], measures, f"the measures of {call}", {m: v[1] for m, v in mistakes.items()})
+        for name, flags in seen["flags"].items():
+            network = generator if name == "the generator" else lenet
+            _require_unchanged(flags, network, name, call)
 
 
 def _judge_evaluate(observations: Observations) -> str:
-    _judge_evaluate_cases(observations, ((8, 12),))
+    _judge_evaluate_cases(observations, _EVALUATE_CASES[:1])
     return "evaluate returns the reference's objectives and measures."
 
 
 def _judge_evaluate_details(observations: Observations) -> str:
-    _judge_evaluate_cases(observations, ((8, 12), (5, 7)))
-    return "evaluate uses its digit argument and any number of latent vectors."
+    _judge_evaluate_cases(observations, _EVALUATE_CASES)
+    return "evaluate uses its digit argument and any number of latent vectors, one included."
 
 
 # ---------------------------------------------------------------- the ask/evaluate/tell loop
@@ -327,13 +570,18 @@ def _archive_contents(archive: GridArchive) -> dict[str, torch.Tensor]:
     }
 
 
-def _run_loop(function: Callable[..., Any], iterations: int, seed: int) -> Observations:
+def _run_loop(loop: Callable[[Scheduler, _CountingProblem, int], Any], iterations: int, seed: int) -> Observations:
+    """Run ``loop(scheduler, problem, iterations)`` on a fresh small scheduler; record the archive and the calls."""
     scheduler, problem = small_scheduler(seed), _CountingProblem()
     try:
-        function(scheduler, problem, iterations=iterations)
+        returned = loop(scheduler, problem, iterations)
     except Exception as error:  # the student's code may raise anything
         return {"raised": describe_error(error), "batch_sizes": problem.batch_sizes}
-    return {"archive": _archive_contents(scheduler.archive), "batch_sizes": problem.batch_sizes}
+    return {
+        "archive": _archive_contents(scheduler.archive),
+        "batch_sizes": problem.batch_sizes,
+        "returned": _kind(returned),
+    }
 
 
 #: (iterations, seed) of the loops run: the visible check judges the first.
@@ -341,24 +589,45 @@ _LOOPS = ((7, _SEED), (1, _SEED + 1), (20, _SEED + 2))
 
 
 def _probe_illuminate(namespace: Mapping[str, Any]) -> Observations:
-    return {f"{iterations} {seed}": _run_loop(namespace["illuminate"], iterations, seed) for iterations, seed in _LOOPS}
+    function = namespace["illuminate"]
+    # As section 6 calls it: three positional arguments.
+
+    def loop(scheduler: Scheduler, evaluate: _CountingProblem, iterations: int) -> Any:
+        return function(scheduler, evaluate, iterations)
+
+    return {f"{iterations} {seed}": _run_loop(loop, iterations, seed) for iterations, seed in _LOOPS}
+
+
+def _reference_loop(scheduler: Scheduler, problem: _CountingProblem, iterations: int) -> None:
+    lsi_search.illuminate(scheduler, problem, iterations=iterations)
+
+
+def _loop_hint(raised: str, evaluated: int) -> str:
+    """What to do about an error raised by illuminate, when it is a usual one."""
+    if "objective" in raised and "shape" in raised:
+        return " Pass the objectives first and the measures second: scheduler.tell(objectives, measures)."
+    if "ask cannot be called immediately after ask" in raised:
+        return (
+            " Every scheduler.ask() must be followed by exactly one scheduler.tell(objectives, measures) "
+            "before the next ask."
+        )
+    if "positional argument" in raised and "were given" in raised and not evaluated:
+        return " Section 6 calls illuminate(scheduler, evaluate, iterations) with three positional arguments."
+    if "missing" in raised and not evaluated:
+        return (
+            " Evaluate the solutions with the function illuminate is given as its second argument, "
+            "evaluate(solutions), not with the evaluate of exercise 3."
+        )
+    return ""
 
 
 def _judge_loop(observations: Observations, iterations: int, seed: int) -> int:
-    expected = _run_loop(lsi_search.illuminate, iterations, seed)
+    expected = _run_loop(_reference_loop, iterations, seed)
     seen = observations[f"{iterations} {seed}"]
-    call = f"illuminate(scheduler, evaluate, iterations={iterations}) on a small seeded scheduler"
+    call = f"illuminate(scheduler, evaluate, {iterations}) on a small seeded scheduler"
     calls = seen["batch_sizes"]
     if "raised" in seen:
-        hint = ""
-        if "objective" in seen["raised"] and "shape" in seen["raised"]:
-            hint = " Pass the objectives first and the measures second: scheduler.tell(objectives, measures)."
-        elif "ask cannot be called immediately after ask" in seen["raised"]:
-            hint = (
-                " Every scheduler.ask() must be followed by exactly one scheduler.tell(objectives, measures) "
-                "before the next ask."
-            )
-        raise CheckFailed(f"{call}: {seen['raised']}{hint}")
+        raise CheckFailed(f"{call}: {seen['raised']}{_loop_hint(seen['raised'], len(calls))}")
     require(
         len(calls) == iterations,
         f"{call} called evaluate {len(calls)} times; expected {iterations}, once per iteration.",
@@ -402,7 +671,7 @@ CHECKS: dict[str, Check] = registry(
             name,
             (name,),
             _probe_measure(name),
-            _judge_measure(name, ("pixels of exactly 0.5", "one bright pixel", "noise"), mistakes),
+            _judge_measure(name, _VISIBLE_MEASURE_CASES, mistakes),
             _judge_measure_details(name, mistakes),
         )
         for name, mistakes in (("boldness", _boldness_mistakes), ("lightness", _lightness_mistakes))

@@ -4,15 +4,26 @@ The networks are checked by what they compute, not by how they are written:
 the probe gives every ``nn.Linear`` of the student's network fixed weights
 chosen by its shape, runs it on fixed inputs, and the judge compares with the
 :mod:`coursepkg.mnist.models` reference carrying the same weights. Any correct
-layout (``nn.Sequential``, layers as attributes, functional activations) passes;
-a wrong width, a ReLU instead of LeakyReLU(0.2) or a missing tanh does not, and
-the message names it.
+layout (``nn.Sequential``, layers as attributes, functional activations, helpers
+in cells of the student's own) passes. What the exercise text fixes is checked,
+and named when it is wrong: the layer sizes, LeakyReLU(0.2) (ReLU or the
+default slope do not pass), what follows the last ``nn.Linear`` (a tanh for the
+generator, nothing for the discriminator), no batch normalisation or dropout in
+the generator, and in the discriminator dropout(0.3) after each hidden
+LeakyReLU only, which the judge reads off what enters and leaves each
+``nn.Linear`` in training mode. ``Generator``'s argument must be called
+``latent_dim``; nothing else is called by keyword.
 
-The losses are compared with :mod:`coursepkg.toy2d.losses` on fixed logits. The
-training step runs on small reference networks with plain SGD (whose update is
-exactly ``lr * gradient``) and stale gradients left in both networks, so a
+The losses are compared with :mod:`coursepkg.toy2d.losses` on fixed logits,
+among them a batch of one and logits of +-120, where ``log(sigmoid(x))`` gives
+inf and ``nn.BCELoss`` clamps; they must be 0-d tensors that carry gradients.
+The training step runs on small reference networks with plain SGD (whose update
+is exactly ``lr * gradient``) and stale gradients left in both networks, so a
 missing ``zero_grad``, a missing ``detach`` or a generator scored by the old
-discriminator shows in the parameters and the recorded gradients.
+discriminator shows in the parameters and the recorded gradients. It runs with
+the reference losses (under whatever names the step calls them), returns two
+Python floats, must leave both networks in training mode and trainable, and
+runs twice, so that what one call leaves behind shows in the next.
 """
 
 from __future__ import annotations
@@ -27,22 +38,30 @@ from torch import nn
 
 from coursepkg.grading.checks import (
     Check,
+    CheckFailed,
     Observations,
+    after_last_linear,
+    as_float,
     as_number,
     as_tensor,
     assert_close,
     assert_matches,
+    batch_behaviour,
     bind,
     check_pair,
     close,
     describe_error,
     fill_stale_gradients,
+    final_activation,
     flat_gradients,
     flat_parameters,
     gan_loss_mistakes,
+    linear_traffic,
+    network_flags,
     registry,
     require,
-    require_number,
+    require_flags_restored,
+    require_plain_layers,
     require_tensor,
     substituted,
 )
@@ -104,7 +123,7 @@ def _describe_network(module: Any) -> Observations:
         "is_module": True,
         "linears": [(m.in_features, m.out_features) for m in _linears(module)],
         "biases": all(m.bias is not None for m in _linears(module)),
-        "dropouts": [m.p for m in module.modules() if isinstance(m, nn.Dropout)],
+        "layers": sorted({type(m).__name__ for m in module.modules() if m is not module}),
     }
 
 
@@ -118,21 +137,32 @@ def _built_with_fixed_weights(namespace: Mapping[str, Any], name: str) -> tuple[
     return network, seen
 
 
+def _tensor_or_error(call: Callable[[], Any]) -> torch.Tensor | str:
+    """What ``call()`` returned (:func:`as_tensor`), or the sentence saying what it raised."""
+    try:
+        return as_tensor(call())
+    except Exception as error:  # judged after the cases that say more
+        return describe_error(error)
+
+
 def _probe_generator(namespace: Mapping[str, Any]) -> Observations:
     generator, seen = _built_with_fixed_weights(namespace, "Generator")
     if not seen["is_module"]:
         return seen
     inputs = _inputs()
     seen["latent_dim"] = getattr(generator, "latent_dim", None)
+    seen["plain"] = batch_behaviour(generator, inputs["z"])  # in training mode, where dropout and batch norm act
     generator.eval()
+    seen["end"] = after_last_linear(lambda: generator(inputs["z"]), generator)
     with torch.no_grad():
         seen["out"] = as_tensor(generator(inputs["z"]))
         seen["far"] = as_tensor(generator(inputs["far_z"]))
-        small = namespace["Generator"](latent_dim=16)
-        seen["small_linears"] = [(m.in_features, m.out_features) for m in _linears(small)]
+        seen["one"] = _tensor_or_error(lambda: generator(inputs["z"][:1]))
         try:
+            small = namespace["Generator"](latent_dim=16)
+            seen["small_linears"] = [(m.in_features, m.out_features) for m in _linears(small)]
             seen["small_out"] = as_tensor(small(inputs["z16"]))
-        except Exception as error:  # judged after the layer sizes, which say more
+        except Exception as error:  # judged after the default network, which says more
             seen["small_out"] = describe_error(error)
     return seen
 
@@ -142,13 +172,15 @@ def _probe_discriminator(namespace: Mapping[str, Any]) -> Observations:
     if not seen["is_module"]:
         return seen
     x = _inputs()["x"]
+    discriminator.eval()
+    seen["end"] = after_last_linear(lambda: discriminator(x), discriminator)
     with torch.no_grad():
-        discriminator.eval()
         seen["eval"] = [as_tensor(discriminator(x)), as_tensor(discriminator(x))]
         seen["images"] = as_tensor(discriminator(x.reshape(-1, 1, 28, 28)))
-        discriminator.train()
-        torch.manual_seed(1)
-        seen["train"] = [as_tensor(discriminator(x)), as_tensor(discriminator(x))]
+        seen["one"] = _tensor_or_error(lambda: discriminator(x[:1].reshape(1, 1, 28, 28)))
+    discriminator.train()
+    torch.manual_seed(1)
+    seen["train"] = linear_traffic(lambda: discriminator(x), discriminator)
     return seen
 
 
@@ -203,6 +235,27 @@ def _require_layers(seen: Observations, expected: list[tuple[int, int]], call: s
     require(seen["biases"], f"every nn.Linear of {call} needs a bias (the default bias=True).")
 
 
+def _require_end(seen: Observations, call: str, expected: str, why: str) -> None:
+    """Fail unless ``call`` applies ``expected`` (a :func:`final_activation` name) after its last ``nn.Linear``."""
+    end = final_activation(seen)
+    if end == expected:
+        return
+    last = seen["last_linear"]
+    if end == "something else" and isinstance(last, torch.Tensor) and isinstance(seen["output"], torch.Tensor):
+        composed = {"a LeakyReLU and then a tanh": torch.tanh(_leaky(last.double()))}
+        end = next((name for name, value in composed.items() if close(seen["output"], value)), end)
+    applied = "no activation" if end == "nothing" else end
+    if end == "something else":
+        applied = "something other than a single activation"
+    raise CheckFailed(f"{call} applies {applied} after its last nn.Linear; {why}")
+
+
+def _extra_layers(seen: Observations) -> str:
+    """The normalisation layers a network holds, for a message: ``" (BatchNorm1d)"`` or ``""``."""
+    extras = [name for name in seen.get("layers", []) if "Norm" in name]
+    return f" ({', '.join(extras)})" if extras else ""
+
+
 _G_MISTAKES = {
     "nn.ReLU() in the hidden layers; use nn.LeakyReLU(0.2)": (F.relu, torch.tanh),
     "nn.LeakyReLU() with its default slope 0.01; use nn.LeakyReLU(0.2)": (F.leaky_relu, torch.tanh),
@@ -217,10 +270,20 @@ _D_MISTAKES = {
     "a LeakyReLU after the last linear layer; the output must be the raw logit": (_leaky, _leaky),
 }
 
+#: What the generator may hold besides its linear layers, as the messages say it.
+_G_ALLOWED = "nn.Linear layers, nn.LeakyReLU(0.2) and a final nn.Tanh() only"
+
 
 def _judge_generator(observations: Observations) -> str:
     _require_layers(observations, _G_LINEARS, "Generator()")
+    require_plain_layers(observations["plain"], "the generator", _G_ALLOWED)
     out = require_tensor(observations["out"], "Generator() on a (8, 128) batch", (8, 784))
+    _require_end(
+        observations["end"],
+        "Generator()",
+        "tanh",
+        "the exercise specifies nn.Tanh() there and nothing after it, so that the images lie in [-1, 1] like the data.",
+    )
     _assert_computes(out, _G_LINEARS, _inputs()["z"], torch.tanh, "Generator() on a (8, 128) batch", _G_MISTAKES)
     return "the generator maps (n, 128) noise to (n, 784) images through 256-512-1024 LeakyReLU layers and a tanh."
 
@@ -233,14 +296,27 @@ def _judge_generator_details(observations: Observations) -> str:
     )
     far = require_tensor(observations["far"], "Generator() on 64 large latent vectors", (64, 784))
     require(bool(far.abs().max() <= 1), "the generator's outputs leave [-1, 1]; end with nn.Tanh().")
+    one = observations["one"]
+    require(not isinstance(one, str) or "raised" not in one, f"Generator() on a batch of one latent vector: {one}")
+    one = require_tensor(one, "Generator() on a batch of one latent vector", (1, 784))
+    assert_close(one, observations["out"][:1], "Generator() on a batch of one latent vector")
+    require(
+        "small_linears" in observations,
+        f"Generator(latent_dim=16): {observations['small_out']} The latent size must be the keyword argument "
+        "latent_dim.",
+    )
     expected = [(16, 256), *_G_LINEARS[1:]]
     require(
         sorted(observations["small_linears"]) == sorted(expected),
         f"Generator(latent_dim=16) has linear layers {observations['small_linears']}; expected {expected}: "
         "the first layer must take latent_dim inputs.",
     )
-    require_tensor(observations["small_out"], "Generator(latent_dim=16) on a (8, 16) batch", (8, 784))
-    return "the generator honours latent_dim and keeps its images in [-1, 1]."
+    small = observations["small_out"]
+    require(
+        not isinstance(small, str) or "raised" not in small, f"Generator(latent_dim=16) on a (8, 16) batch: {small}"
+    )
+    require_tensor(small, "Generator(latent_dim=16) on a (8, 16) batch", (8, 784))
+    return "the generator honours latent_dim, takes a batch of one and keeps its images in [-1, 1]."
 
 
 def _judge_discriminator(observations: Observations) -> str:
@@ -253,10 +329,36 @@ def _judge_discriminator(observations: Observations) -> str:
         "Discriminator() in eval mode gives different outputs for the same images: dropout is still active. "
         "Use nn.Dropout(0.3) layers (or F.dropout(x, 0.3, training=self.training)), which switch off in eval mode.",
     )
+    _require_end(
+        observations["end"],
+        "Discriminator()",
+        "nothing",
+        "it must return that layer's output, the raw logits (no sigmoid, tanh or LeakyReLU: "
+        "the losses apply the sigmoid themselves).",
+    )
     _assert_computes(
         first, _D_LINEARS, _inputs()["x"], _identity, "Discriminator() in eval mode on a (8, 784) batch", _D_MISTAKES
     )
     return "the discriminator maps (n, 784) images through 1024-512-256 LeakyReLU layers to (n, 1) logits."
+
+
+def _dropout_between(before: torch.Tensor, after: torch.Tensor) -> float | None:
+    """The dropout probability p when ``after`` is ``dropout_p(LeakyReLU(0.2)(before))``, else ``None``.
+
+    Args:
+        before: ``(n, k)`` output of a hidden ``nn.Linear``.
+        after: ``(n, k)`` input of the next one, in training mode.
+
+    Dropout zeroes some entries and scales the others by ``1 / (1 - p)``; p = 0 means no dropout.
+    """
+    activated, after = _leaky(before.double()), after.double()
+    kept = after != 0
+    if before.shape != after.shape or not kept.any():
+        return None
+    scale = (after[kept] / activated[kept]).median()
+    if not close(after, torch.where(kept, activated * scale, torch.zeros_like(activated))):
+        return None
+    return 1 - 1 / scale.item()
 
 
 def _judge_discriminator_details(observations: Observations) -> str:
@@ -267,32 +369,64 @@ def _judge_discriminator_details(observations: Observations) -> str:
         observations["eval"][0],
         "Discriminator() on (8, 1, 28, 28) images, which should be its output on the same images flattened,",
     )
-    first, second = observations["train"]
+    one = observations["one"]
+    require(not isinstance(one, str) or "raised" not in one, f"Discriminator() on a single (1, 1, 28, 28) image: {one}")
+    one = require_tensor(one, "Discriminator() on a single (1, 1, 28, 28) image", (1, 1))
+    assert_close(one, observations["eval"][0][:1], "Discriminator() on a single (1, 1, 28, 28) image")
+    train = observations["train"]
+    inputs, outputs = train["inputs"], train["outputs"]
+    require(len(inputs) == 4, f"Discriminator() ran {len(inputs)} nn.Linear layers in one forward pass; expected 4.")
     require(
-        not torch.equal(first, second),
-        "Discriminator() in train mode gives the same output twice for the same images: it has no dropout. "
-        "Add nn.Dropout(0.3) after each hidden LeakyReLU.",
+        close(inputs[0], _inputs()["x"]),
+        "in train mode, Discriminator() changes the images before its first nn.Linear (dropout or normalisation "
+        "on the input?): the exercise puts dropout after the hidden LeakyReLUs only.",
     )
-    wrong = [p for p in observations["dropouts"] if not close(p, 0.3)]
-    require(not wrong, f"the discriminator's dropout probability is {wrong[0] if wrong else ''}; use 0.3.")
-    return "the discriminator flattens images itself and uses dropout only in train mode."
+    for layer in (1, 2, 3):
+        p = _dropout_between(outputs[layer - 1], inputs[layer])
+        require(
+            p is not None,
+            f"in train mode, what Discriminator() does between its nn.Linear layers {layer} and {layer + 1} is not "
+            f"LeakyReLU(0.2) and dropout{_extra_layers(observations)}: the exercise specifies nn.LeakyReLU(0.2) "
+            "and nn.Dropout(0.3) there and nothing else (no batch normalisation).",
+        )
+        require(
+            p > 1e-6,
+            "Discriminator() in train mode gives the same output twice for the same images: it has no dropout. "
+            "Add nn.Dropout(0.3) after each hidden LeakyReLU.",
+        )
+        require(abs(p - 0.3) < 1e-3, f"the discriminator's dropout probability is {p:.2f}; use 0.3.")
+    require(
+        close(train["output"], outputs[-1]),
+        "in train mode, Discriminator() changes its logits after the last nn.Linear (dropout on the output?): "
+        "return that layer's output as it is.",
+    )
+    return "the discriminator flattens images itself and uses dropout(0.3) after its hidden layers, in train mode only."
 
 
 # ---------------------------------------------------------------- losses
 
 
 def _logit_cases() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Discriminator logits ``(real, fake)`` of shapes ``(n, 1)`` and ``(m, 1)``, by the name a message uses."""
     g = torch.Generator().manual_seed(_SEED)
     return {
         "basic": (torch.randn(6, 1, generator=g), torch.randn(6, 1, generator=g)),
         "unequal batches": (2 * torch.randn(5, 1, generator=g), 2 * torch.randn(9, 1, generator=g) - 1),
         "confident": (torch.tensor([[4.0], [6.0], [5.0]]), torch.tensor([[-5.0], [-3.0], [-6.0]])),
+        "batch of one": (torch.tensor([[0.8]]), torch.tensor([[-1.7]])),
     }
 
 
 def _extreme_cases() -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits so large that log(sigmoid(x)) underflows to -inf in float32."""
+    """Logits so large that log(sigmoid(x)) underflows to -inf in float32 (and nn.BCELoss clamps its log)."""
     return torch.tensor([[120.0], [-120.0]]), torch.tensor([[-120.0], [120.0]])
+
+
+def _loss_value(value: Any) -> float | str:
+    """A loss as a float when it holds one number (its shape is judged apart), else what came instead."""
+    if isinstance(value, torch.Tensor) and value.numel() != 1:
+        return f"a tensor of shape {tuple(value.shape)}"
+    return as_number(value)
 
 
 def _probe_loss(namespace: Mapping[str, Any], name: str) -> Observations:
@@ -301,12 +435,18 @@ def _probe_loss(namespace: Mapping[str, Any], name: str) -> Observations:
     def call(real: torch.Tensor, fake: torch.Tensor) -> Any:
         return loss(real, fake) if name == "discriminator_loss" else loss(fake)
 
-    observations: Observations = {case: as_number(call(real, fake)) for case, (real, fake) in _logit_cases().items()}
-    observations["extreme"] = as_number(call(*_extreme_cases()))
+    def value(real: torch.Tensor, fake: torch.Tensor) -> float | str:
+        try:
+            return _loss_value(call(real, fake))
+        except Exception as error:  # each case says on which logits
+            return describe_error(error)
+
+    observations: Observations = {case: value(real, fake) for case, (real, fake) in _logit_cases().items()}
+    observations["extreme"] = value(*_extreme_cases())
     real, fake = (t.clone().requires_grad_(True) for t in _logit_cases()["basic"])
     value = call(real, fake)
     observations["differentiable"] = isinstance(value, torch.Tensor) and value.requires_grad
-    observations["scalar"] = isinstance(value, torch.Tensor) and value.ndim == 0
+    observations["shape"] = list(value.shape) if isinstance(value, torch.Tensor) else None
     return observations
 
 
@@ -320,7 +460,11 @@ def _judge_loss_case(observations: Observations, name: str, case: str) -> None:
     real, fake = _logit_cases()[case]
     got = observations[case]
     call = f"{name} on the {case!r} test logits"
-    require(isinstance(got, float), f"{call} must return a scalar tensor; it returned {got}.")
+    require(not isinstance(got, str) or not got.startswith("Your code raised"), f"{call}: {got}")
+    require(
+        isinstance(got, float),
+        f"{call} must return a scalar tensor (each term a mean over its batch); it returned {got}.",
+    )
     # Only the batch sizes tell this case from the others: a value no mistake explains comes from them.
     hint = "Each term is a mean over its own batch (real and fake batches may differ in size)."
     mistakes = gan_loss_mistakes(name.removesuffix("_loss"), real, fake)
@@ -342,18 +486,25 @@ def _judge_loss_details(name: str) -> Callable[[Observations], str]:
         for case in _logit_cases():
             _judge_loss_case(observations, name, case)
         require(
-            observations["differentiable"] and observations["scalar"],
+            observations["differentiable"],
             f"{name} must return a scalar tensor that carries gradients (not loss.item(), not under torch.no_grad()): "
             "the training step calls .backward() on it.",
+        )
+        shape = observations["shape"]
+        require(
+            shape == [],
+            f"{name} returned a tensor of shape {tuple(shape)}; it must return a scalar (0-d) tensor, "
+            "as .mean() or BCEWithLogitsLoss's default reduction='mean' gives.",
         )
         extreme = observations["extreme"]
         expected = _reference_loss(name, *_extreme_cases())
         require(
             close(extreme, expected),
             f"{name} returned {extreme} for logits of +-120; expected {expected:.4g}. log(sigmoid(x)) underflows for "
-            "large logits: use nn.BCEWithLogitsLoss or F.binary_cross_entropy_with_logits, which stay finite.",
+            "large logits (and nn.BCELoss on probabilities clamps its log at -100): use nn.BCEWithLogitsLoss, "
+            "F.binary_cross_entropy_with_logits or F.logsigmoid, which stay exact.",
         )
-        return f"{name} works for unequal batch sizes, carries gradients and stays finite for extreme logits."
+        return f"{name} works for unequal batch sizes, carries gradients and stays exact for extreme logits."
 
     return judge
 
@@ -375,7 +526,11 @@ class _RecordingSGD(torch.optim.SGD):
 
 
 def _step_fixture() -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor, _RecordingSGD, _RecordingSGD]:
-    """Small reference networks with stale gradients, a real batch, noise and two recording optimizers."""
+    """Small reference networks with stale gradients, a real batch, noise and two recording optimizers.
+
+    The generator maps ``(12, 8)`` noise to ``(12, 784)`` images; the discriminator (no dropout) scores
+    ``(12, 784)`` images as ``(12, 1)`` logits.
+    """
     torch.manual_seed(_SEED)
     generator = mnist_models.Generator(latent_dim=8, hidden=(16, 32))
     discriminator = mnist_models.Discriminator(hidden=(32, 16), dropout=0.0)
@@ -390,6 +545,12 @@ def _step_fixture() -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor, _
     return generator, discriminator, x_real, z, d_opt, g_opt
 
 
+def _second_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``(12, 784)`` real images and ``(12, 8)`` noise of the step's second call."""
+    g = torch.Generator().manual_seed(_SEED + 1)
+    return 2 * torch.rand(12, 784, generator=g) - 1, torch.randn(12, 8, generator=g)
+
+
 #: Autograd errors that a wrong step raises, and what they mean there.
 _STEP_ERROR_HINTS = {
     "inplace": "The generator's loss went through discriminator outputs computed before d_optimizer.step() "
@@ -399,11 +560,28 @@ _STEP_ERROR_HINTS = {
 }
 
 
+def _reference_answers(function: Any, namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The references to let ``function`` see instead of the student's answers to the earlier exercises.
+
+    Besides the names themselves, every other global of ``function`` bound to a student's answer
+    (``d_criterion = discriminator_loss`` in a cell of the student's) gets the reference too.
+    """
+    references: dict[str, Any] = {
+        "discriminator_loss": gan_losses.discriminator_loss,
+        "generator_loss": gan_losses.generator_loss,
+        "Generator": mnist_models.Generator,
+        "Discriminator": mnist_models.Discriminator,
+    }
+    scope = getattr(function, "__globals__", {})
+    answers = {id(namespace[name]): reference for name, reference in references.items() if name in namespace}
+    aliases = {alias: answers[id(value)] for alias, value in scope.items() if id(value) in answers}
+    return references | aliases
+
+
 def _probe_train_step(namespace: Mapping[str, Any]) -> Observations:
     train_step = namespace["train_step"]
     generator, discriminator, x_real, z, d_opt, g_opt = _step_fixture()
-    references = {"discriminator_loss": gan_losses.discriminator_loss, "generator_loss": gan_losses.generator_loss}
-    with substituted(train_step, references):
+    with substituted(train_step, _reference_answers(train_step, namespace)):
         try:
             returned = train_step(generator, discriminator, x_real, z, d_opt, g_opt)
         except RuntimeError as error:
@@ -411,41 +589,65 @@ def _probe_train_step(namespace: Mapping[str, Any]) -> Observations:
                 if symptom in str(error):
                     return {"error": f"{describe_error(error)} {hint}"}
             raise
-    pair = returned if isinstance(returned, (tuple, list)) and len(returned) == 2 else None
-    return {
-        "returned": [as_number(v) for v in pair]
-        if pair is not None
-        else f"{type(returned).__name__} {returned!r}"[:120],
-        "generator": flat_parameters(generator),
-        "discriminator": flat_parameters(discriminator),
-        "d_records": d_opt.records,
-        "g_records": g_opt.records,
-    }
+        pair = returned if isinstance(returned, (tuple, list)) and len(returned) == 2 else None
+        observations: Observations = {
+            "returned": [as_float(v) for v in pair]
+            if pair is not None
+            else f"{type(returned).__name__} {returned!r}"[:120],
+            "generator": flat_parameters(generator),
+            "discriminator": flat_parameters(discriminator),
+            "d_records": list(d_opt.records),
+            "g_records": list(g_opt.records),
+            "flags": {"generator": network_flags(generator), "discriminator": network_flags(discriminator)},
+        }
+        # A second call shows what the first left behind (frozen parameters, eval mode, gradients).
+        try:
+            train_step(generator, discriminator, *_second_batch(), d_opt, g_opt)
+            observations["second"] = {
+                "generator": flat_parameters(generator),
+                "discriminator": flat_parameters(discriminator),
+            }
+        except Exception as error:  # judged after the first call, which says more
+            observations["second"] = describe_error(error)
+    return observations
 
 
-def _reference_step(*, stale_d: bool = False, stale_g: bool = False, saturating: bool = False) -> Observations:
-    """The reference step on the fixture, or one of the usual mistakes."""
-    generator, discriminator, x_real, z, d_opt, g_opt = _step_fixture()
-    x_fake = generator(z)
-    d_loss = gan_losses.discriminator_loss(discriminator(x_real), discriminator(x_fake.detach()))
-    if not stale_d:
-        d_opt.zero_grad()
-    d_loss.backward()
-    d_opt.step()
-    fake_logits = discriminator(x_fake)
-    g_loss = (
-        -F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-        if saturating
-        else gan_losses.generator_loss(fake_logits)
-    )
-    if not stale_g:
-        g_opt.zero_grad()
-    g_loss.backward()
-    g_opt.step()
+def _reference_step(
+    *, stale_d: bool = False, stale_g: bool = False, saturating: bool = False, steps: int = 1
+) -> Observations:
+    """The reference step on the fixture (``steps`` calls: the fixture's batch, then :func:`_second_batch`).
+
+    Returns:
+        ``"returned"``: the first call's ``[d_loss, g_loss]``; ``"generator"`` and ``"discriminator"``: the
+        flat parameters after the last call; ``"initial"``: both networks' flat parameters before any call.
+        The flags give one of the usual mistakes instead.
+    """
+    generator, discriminator, first_real, first_z, d_opt, g_opt = _step_fixture()
+    initial = {"generator": flat_parameters(generator), "discriminator": flat_parameters(discriminator)}
+    returned: list[float] = []
+    for x_real, z in [(first_real, first_z), _second_batch()][:steps]:
+        x_fake = generator(z)
+        d_loss = gan_losses.discriminator_loss(discriminator(x_real), discriminator(x_fake.detach()))
+        if not stale_d:
+            d_opt.zero_grad()
+        d_loss.backward()
+        d_opt.step()
+        fake_logits = discriminator(x_fake)
+        g_loss = (
+            -F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+            if saturating
+            else gan_losses.generator_loss(fake_logits)
+        )
+        if not stale_g:
+            g_opt.zero_grad()
+        g_loss.backward()
+        g_opt.step()
+        returned = returned or [d_loss.item(), g_loss.item()]
     return {
-        "returned": [d_loss.item(), g_loss.item()],
+        "returned": returned,
         "generator": flat_parameters(generator),
         "discriminator": flat_parameters(discriminator),
+        "initial": initial,
     }
 
 
@@ -455,13 +657,23 @@ def _judge_train_step(observations: Observations) -> str:
         isinstance(returned, list),
         f"train_step must return the pair (d_loss, g_loss); it returned {returned}.",
     )
-    d_loss, g_loss = (require_number(v, "train_step") for v in returned)
+    for name, value in zip(("d_loss", "g_loss"), returned):
+        require(
+            isinstance(value, float),
+            f"train_step must return its losses as Python floats ({name}.item()); its {name} is {value}.",
+        )
+    d_loss, g_loss = returned
     require(
         len(observations["d_records"]) == 1 and len(observations["g_records"]) == 1,
         f"train_step called d_optimizer.step() {len(observations['d_records'])} times and g_optimizer.step() "
         f"{len(observations['g_records'])} times; expected once each.",
     )
+    for network in ("generator", "discriminator"):
+        require_flags_restored(observations["flags"][network], f"the {network}", "train_step")
     expected = _reference_step()
+    not_updated = (
+        "train_step did not change the {0}'s parameters: call {1}.zero_grad() before backward(), then {1}.step()"
+    )
     assert_matches(
         observations["discriminator"],
         expected["discriminator"],
@@ -469,7 +681,8 @@ def _judge_train_step(observations: Observations) -> str:
         {
             "the update included stale gradients: call d_optimizer.zero_grad() before d_loss.backward()": (
                 _reference_step(stale_d=True)["discriminator"]
-            )
+            ),
+            not_updated.format("discriminator", "d_optimizer"): expected["initial"]["discriminator"],
         },
     )
     assert_matches(
@@ -483,6 +696,7 @@ def _judge_train_step(observations: Observations) -> str:
             "the generator used the saturating loss; use generator_loss (non-saturating)": (
                 _reference_step(saturating=True)["generator"]
             ),
+            not_updated.format("generator", "g_optimizer"): expected["initial"]["generator"],
         },
     )
     assert_close(
@@ -502,7 +716,16 @@ def _judge_train_step_details(observations: Observations) -> str:
         "when d_optimizer.step() ran, the discriminator's loss had sent gradients into the generator: "
         "pass generator(z).detach() to the discriminator in its loss.",
     )
-    return "no gradient flows into the generator during the discriminator's update."
+    second = observations["second"]
+    require(not isinstance(second, str), f"a second call of train_step failed: {second}")
+    expected = _reference_step(steps=2)
+    for network in ("discriminator", "generator"):
+        assert_close(
+            second[network],
+            expected[network],
+            f"{network}.parameters() after a second call of train_step (the first call left something behind?)",
+        )
+    return "no gradient flows into the generator during the discriminator's update, and the step can run again."
 
 
 # ---------------------------------------------------------------- registry
