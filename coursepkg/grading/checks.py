@@ -1,21 +1,22 @@
-"""Checks that run a student's code (the probe) and judge what it did (the judge).
+"""The judge half of every check, and the toolkit the labs' judges are built from.
 
-A :class:`Check` is split in two on purpose. The *probe* calls the student's
-functions on fixed inputs and returns plain observations (tensors, floats,
-strings). The *judge* rebuilds the same inputs from the same seeds, runs the
-``coursepkg`` reference on them and compares. In the notebook both halves run in
-the student's kernel, which gives immediate feedback. Under nbgrader's
-autograder the probe runs again in a fresh process and the judge in the grader's
-own process, where nothing a student's cell did (``torch.allclose = ...``, a
-patched ``coursepkg``) can reach it: see :mod:`coursepkg.grading.isolation`.
+A :class:`Check` pairs a :class:`~coursepkg.grading.observe.Probe` (it runs the
+student's code and returns plain observations: see :mod:`coursepkg.grading.observe`)
+with a *judge*, which rebuilds the same inputs from the same seeds, runs the
+``coursepkg`` reference on them and compares. In the notebook both halves run in the
+student's kernel, which gives immediate feedback. Under the autograder the probes run
+in a sandbox that holds no answer key and no judge, and the judges run here, in the
+grader's own process, where nothing a student's cell did (``torch.allclose = ...``, a
+patched ``coursepkg``) can reach them: see :mod:`coursepkg.grading.isolation`.
 
-The helpers here are the only way the labs look at what a student's code did:
+The judges' helpers:
 
-* :func:`outcome` calls a student's function and turns what it gave into a plain
-  observation (a float, a float64 tensor, a list of them, or a sentence saying
-  what came instead);
 * :func:`close` is the one tolerance policy; :func:`assert_matches` fails with
   one message shape and names the catalogued mistake the value matches, if any;
+* :func:`final_activation`, :func:`require_plain_layers`, :func:`require_flags_restored`
+  read what the probes' :func:`~coursepkg.grading.observe.after_last_linear`,
+  :func:`~coursepkg.grading.observe.batch_behaviour` and
+  :func:`~coursepkg.grading.observe.network_flags` recorded;
 * :func:`gan_loss_mistakes` is the catalogue of GAN-loss mistakes, shared by the
   2D and MNIST labs.
 
@@ -45,45 +46,30 @@ import contextlib
 import io
 import math
 import numbers
-import traceback
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+from coursepkg.grading.observe import Observations, Probe
 
 __all__ = [
     "ATOL",
     "RTOL",
     "Check",
     "CheckFailed",
-    "Observations",
-    "as_number",
-    "as_tensor",
     "assert_close",
     "assert_matches",
-    "after_last_linear",
-    "as_float",
     "assert_standard_normal",
-    "batch_behaviour",
     "bind",
-    "carries_graph",
     "check_pair",
     "close",
-    "describe_error",
-    "fill_stale_gradients",
     "final_activation",
-    "flat_gradients",
-    "flat_parameters",
     "gan_loss_mistakes",
-    "linear_traffic",
     "name_mistake",
-    "network_flags",
-    "outcome",
     "registry",
     "require",
     "require_flags_restored",
@@ -91,12 +77,7 @@ __all__ = [
     "require_plain_layers",
     "require_tensor",
     "run_in_kernel",
-    "substituted",
 ]
-
-#: What a probe returns: names mapped to tensors, numbers, strings, lists of them
-#: or nested dicts of them (all of which ``torch.load(weights_only=True)`` reads).
-Observations = dict[str, Any]
 
 #: Relative tolerance of :func:`close` (see the module's docstring for why).
 RTOL = 1e-4
@@ -114,8 +95,7 @@ class Check:
 
     Attributes:
         name: identifier used in the test cells, e.g. ``"discriminator_step"``.
-        needs: names the student's code must define (looked up in its namespace).
-        probe: runs the student's code; ``probe(namespace) -> Observations``.
+        probe: runs the student's code (the lab's probes module defines it).
         judge: compares observations with the reference; raises
             :class:`CheckFailed` with a specific message, returns a short
             success message otherwise.
@@ -124,20 +104,13 @@ class Check:
     """
 
     name: str
-    needs: tuple[str, ...]
-    probe: Callable[[Mapping[str, Any]], Observations]
+    probe: Probe
     judge: Callable[[Observations], str]
     hidden: bool
 
     def observe(self, namespace: Mapping[str, Any]) -> Observations:
-        """Run the probe, turning a missing definition or a crash into an observation."""
-        missing = [name for name in self.needs if name not in namespace]
-        if missing:
-            return {"error": f"{', '.join(missing)} is not defined: run the cell that defines it first."}
-        try:
-            return self.probe(namespace)
-        except Exception as error:  # the student's code may raise anything
-            return {"error": describe_error(error)}
+        """Run the probe in this process (the student's kernel, the tests)."""
+        return self.probe.observe(namespace)
 
     def evaluate(self, observations: Observations) -> str:
         """Judge observations, failing first on an error the probe recorded."""
@@ -147,47 +120,22 @@ class Check:
 
 
 def check_pair(
-    name: str,
-    needs: tuple[str, ...],
-    probe: Callable[[Mapping[str, Any]], Observations],
-    judge: Callable[[Observations], str],
-    judge_details: Callable[[Observations], str],
+    probe: Probe, judge: Callable[[Observations], str], judge_details: Callable[[Observations], str]
 ) -> tuple[Check, Check]:
-    """A visible check ``name`` and its hidden companion ``name_details``, sharing one probe.
+    """A visible check named like ``probe`` and its hidden companion ``<name>_details``, sharing the probe.
 
     The visible one runs in the student's test cell; the details run between
     nbgrader's hidden-test markers and usually judge more cases of the same observations.
     """
     return (
-        Check(name, needs, probe, judge, hidden=False),
-        Check(f"{name}_details", needs, probe, judge_details, hidden=True),
+        Check(probe.name, probe, judge, hidden=False),
+        Check(f"{probe.name}_details", probe, judge_details, hidden=True),
     )
 
 
 def registry(*pairs: tuple[Check, Check]) -> dict[str, Check]:
     """A lab's ``CHECKS``: every check of the given pairs, by name."""
     return {check.name: check for pair in pairs for check in pair}
-
-
-def describe_error(error: BaseException) -> str:
-    """One paragraph on an exception raised by student code: type, message, last frame."""
-    return f"Your code {_raised(error)}"
-
-
-def _raised(error: BaseException) -> str:
-    """An exception as the rest of a sentence about a call: ``"raised ValueError: ... (line 3: ...)"``.
-
-    The exception is named by its nearest built-in class (a student's ``class
-    BadInput(ValueError)`` or numpy's ``AxisError`` reads "ValueError"), so that a
-    judge, which only sees this string, can tell the kinds of error apart.
-    """
-    if isinstance(error, NotImplementedError):
-        return "raised NotImplementedError: replace `raise NotImplementedError()` with your solution."
-    kind = next(cls for cls in type(error).__mro__ if cls.__module__ == "builtins")
-    frames = traceback.extract_tb(error.__traceback__)
-    where = f" (line {frames[-1].lineno}: {frames[-1].line})" if frames and frames[-1].line else ""
-    said = f": {error}" if str(error) else " (with no message)"
-    return f"raised {kind.__name__}{said}{where}"
 
 
 @contextlib.contextmanager
@@ -240,28 +188,6 @@ def bind(checks: Mapping[str, Check], chapter: str) -> Callable[[str, Mapping[st
         run_in_kernel(checks[name], namespace)
 
     return check
-
-
-@contextlib.contextmanager
-def substituted(function: Callable[..., Any], replacements: Mapping[str, Any]) -> Iterator[None]:
-    """Let ``function`` see ``replacements`` instead of its own globals of those names.
-
-    A check uses it to grade one exercise at a time: a student's function that
-    calls the student's answer to an earlier exercise gets the reference
-    instead, so one mistake costs the points of one exercise only.
-    """
-    scope = getattr(function, "__globals__", {})
-    missing = object()
-    saved = {name: scope.get(name, missing) for name in replacements}
-    scope.update(replacements)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is missing:
-                scope.pop(name, None)
-            else:
-                scope[name] = value
 
 
 def require(condition: bool, message: str) -> None:
@@ -407,80 +333,11 @@ def assert_standard_normal(z: torch.Tensor, what: str) -> None:
 # ---------------------------------------------------------------- observing student code
 
 
-def outcome(function: Callable[..., Any], *args: Any, **kwargs: Any) -> float | torch.Tensor | list[Any] | str:
-    """Call student code and return what it gave as a plain observation.
-
-    Args:
-        function: the student's function.
-        args, kwargs: what to call it with.
-
-    Returns:
-        A float for a number or a 0-d tensor; a detached float64 copy of a tensor or
-        of a numeric numpy array; a list of those for a tuple or a list (where an entry
-        with one element counts as that number: a pair of values may come as ``(1,)``
-        tensors); otherwise the rest of a sentence about the call:
-        ``"raised ValueError: ... (line 3: ...)"`` or ``"returned str 'abc'"``.
-    """
-    try:
-        value = function(*args, **kwargs)
-    except Exception as error:  # the student's code may raise anything
-        return _raised(error)
-    if isinstance(value, (tuple, list)):
-        return [_observed(v, scalar=True) for v in value]
-    return _observed(value)
-
-
-def _observed(value: Any, *, scalar: bool = False) -> float | torch.Tensor | str:
-    """One returned value as :func:`outcome` records it; ``scalar``: one element counts as a number."""
-    if isinstance(value, np.ndarray) and value.dtype.kind in "fiub":
-        value = torch.from_numpy(value.astype(np.float64))
-    if isinstance(value, torch.Tensor):
-        copy = value.detach().to(torch.float64).clone()
-        return float(copy) if copy.ndim == 0 or (scalar and copy.numel() == 1) else copy
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value)
-    return f"returned {type(value).__name__} {value!r}"[:200]
-
-
-def as_float(value: Any) -> float | str:
-    """A Python number a student returned, as a float; a description of anything else.
-
-    Stricter than :func:`as_number`: a tensor, even one with one element, is not a
-    float. Use it where the exercise text asks for ``loss.item()``: a loss tensor kept
-    in a history list keeps its whole autograd graph alive.
-    """
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, torch.Tensor):
-        graph = " with its autograd graph" if value.requires_grad else ""
-        return f"a tensor{graph} ({value.detach().flatten()[:3].tolist()}...), not a Python float: return loss.item()"
-    return f"{type(value).__name__} {value!r}"[:120]
-
-
-def carries_graph(value: Any) -> bool:
-    """Whether a returned value (a tensor, or a tuple, list or dict of them) is part of an autograd graph."""
-    if isinstance(value, torch.Tensor):
-        return value.requires_grad or value.grad_fn is not None
-    if isinstance(value, (tuple, list)):
-        return any(carries_graph(v) for v in value)
-    if isinstance(value, dict):
-        return any(carries_graph(v) for v in value.values())
-    return False
-
-
-def network_flags(module: nn.Module) -> dict[str, list[bool]]:
-    """What a step must leave as it found it: each submodule's ``training``, each parameter's ``requires_grad``."""
-    return {
-        "training": [m.training for m in module.modules()],
-        "requires_grad": [p.requires_grad for p in module.parameters()],
-    }
-
-
 def require_flags_restored(flags: Mapping[str, list[bool]], network: str, after: str) -> None:
-    """Fail unless :func:`network_flags` show ``network`` in training mode with every parameter trainable.
+    """Fail unless the flags show ``network`` in training mode with every parameter trainable.
 
     Args:
-        flags: :func:`network_flags` of the network, recorded after the student's code ran.
+        flags: :func:`~coursepkg.grading.observe.network_flags` of the network, recorded after the student's code ran.
         network: its name in the message ("the discriminator").
         after: what ran ("generator_step").
     """
@@ -496,53 +353,6 @@ def require_flags_restored(flags: Mapping[str, list[bool]], network: str, after:
         f"after {after}, {network} is in eval() mode: a step must leave both networks in training mode "
         "(call .train() again if you switch to .eval()).",
     )
-
-
-def linear_traffic(call: Callable[[], Any], network: nn.Module) -> Observations:
-    """Run ``call()`` (a forward pass through ``network``), recording what enters and leaves each ``nn.Linear``.
-
-    Args:
-        call: runs the forward pass, e.g. ``lambda: gan.discriminate(x)``.
-        network: the module whose ``nn.Linear`` layers to watch.
-
-    Returns:
-        ``{"inputs", "outputs"}``: lists of ``(n, in)`` and ``(n, out)`` tensors in the order
-        the layers ran, and ``"output"``: what ``call()`` returned (:func:`as_tensor`).
-    """
-    inputs: list[torch.Tensor] = []
-    outputs: list[torch.Tensor] = []
-
-    def record(_module: nn.Module, args: tuple[Any, ...], out: torch.Tensor) -> None:
-        inputs.append(args[0].detach().clone())
-        outputs.append(out.detach().clone())
-
-    hooks = [m.register_forward_hook(record) for m in network.modules() if isinstance(m, nn.Linear)]
-    try:
-        with torch.no_grad():
-            output = as_tensor(call())
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return {"inputs": inputs, "outputs": outputs, "output": output}
-
-
-def after_last_linear(call: Callable[[], Any], network: nn.Module) -> Observations:
-    """Run ``call()`` (a forward pass through ``network``) and record its last ``nn.Linear``'s output.
-
-    The judge then tells what the code applied after that layer (:func:`final_activation`),
-    whatever the network's layout: ``nn.Sequential``, layers as attributes, or functional
-    activations in ``forward``.
-
-    Args:
-        call: runs the forward pass, e.g. ``lambda: gan.discriminate(x)``.
-        network: the module whose ``nn.Linear`` layers to watch.
-
-    Returns:
-        ``{"output": tensor, "last_linear": tensor}``, either a sentence when there is none.
-    """
-    traffic = linear_traffic(call, network)
-    outputs = traffic["outputs"]
-    return {"output": traffic["output"], "last_linear": outputs[-1] if outputs else "no nn.Linear layer ran"}
 
 
 #: What a network may apply after its last linear layer, by the name a message uses.
@@ -576,39 +386,6 @@ def final_activation(observations: Observations) -> str:
     )
 
 
-def batch_behaviour(network: nn.Module, inputs: torch.Tensor) -> Observations:
-    """Run ``network`` in training mode twice on ``inputs`` and once on their first half.
-
-    A network of linear layers and activations gives the same outputs each time, row
-    by row; dropout gives different outputs for the same input, batch normalisation
-    outputs for one row that depend on the other rows. Parameters are left untouched;
-    batch-norm running statistics are restored afterwards.
-
-    Returns:
-        ``{"first", "again", "half"}`` output tensors, and ``"layers"``: the names of
-        the submodules' classes.
-    """
-    state = {k: v.clone() for k, v in network.state_dict().items()}
-    was_training = network.training
-    network.train()
-    try:
-        with torch.no_grad():
-            torch.manual_seed(0)
-            first = as_tensor(network(inputs))
-            torch.manual_seed(1)
-            again = as_tensor(network(inputs))
-            half = as_tensor(network(inputs[: len(inputs) // 2]))
-    finally:
-        network.load_state_dict(state)
-        network.train(was_training)
-    return {
-        "first": first,
-        "again": again,
-        "half": half,
-        "layers": sorted({type(m).__name__ for m in network.modules() if m is not network}),
-    }
-
-
 def require_plain_layers(observations: Observations, what: str, allowed: str) -> None:
     """Fail when :func:`batch_behaviour` shows dropout or batch normalisation.
 
@@ -638,48 +415,14 @@ def require_plain_layers(observations: Observations, what: str, allowed: str) ->
     )
 
 
-def flat_parameters(module: nn.Module) -> torch.Tensor:
-    """All parameters of ``module``, detached and concatenated into one vector."""
-    return torch.cat([p.detach().flatten() for p in module.parameters()]).clone()
-
-
-def flat_gradients(module: nn.Module) -> torch.Tensor:
-    """All ``.grad`` of ``module`` in one vector, zeros where a gradient is ``None``."""
-    return torch.cat(
-        [torch.zeros(p.numel()) if p.grad is None else p.grad.detach().flatten() for p in module.parameters()]
-    )
-
-
-def fill_stale_gradients(module: nn.Module, value: float) -> None:
-    """Leave ``value`` in every ``.grad`` of ``module``, as the other player's step would."""
-    for p in module.parameters():
-        p.grad = torch.full_like(p, value)
-
-
-def as_number(value: Any) -> float | str:
-    """The float a student returned, or a description of what came back instead."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return float(value.detach())
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return f"{type(value).__name__} {value!r}"[:120]
-
-
-def as_tensor(value: Any) -> torch.Tensor | str:
-    """A detached copy of a tensor a student returned, or a description of what came back instead."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    return f"{type(value).__name__}, not a tensor"
-
-
 def require_number(value: float | str, what: str) -> float:
-    """Fail unless :func:`as_number` found a float; return it."""
+    """Fail unless :func:`~coursepkg.grading.observe.as_number` found a float; return it."""
     require(isinstance(value, float), f"{what} must return the loss as a float (loss.item()); it returned {value}.")
     return value
 
 
 def require_tensor(value: torch.Tensor | str, what: str, shape: tuple[int, ...]) -> torch.Tensor:
-    """Fail unless :func:`as_tensor` found a float32 tensor of ``shape``; return it."""
+    """Fail unless :func:`~coursepkg.grading.observe.as_tensor` found a float32 tensor of ``shape``; return it."""
     require(isinstance(value, torch.Tensor), f"{what} must return a tensor of shape {shape}; it returned a {value}.")
     require(
         tuple(value.shape) == shape,

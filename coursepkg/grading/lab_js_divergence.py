@@ -29,78 +29,49 @@ taking the arguments as the student's function would (keywords bound by its
 signature) and returning its value in the type the student's returns (a float, a
 0-d tensor...), so that code built on the student's own answer keeps working and a
 mistake costs the points of one exercise only.
+
+The probes, which run the student's code (and give it those stand-ins), are in
+:mod:`coursepkg.grading.probes.lab_js_divergence`; the judges, here, compare what
+they observed with the references. The stand-in for ``value_function``
+(:func:`_value_of_any_d`) is answer code, so it lives here and is handed to the
+one probe that needs it, by value.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
 from typing import Any
 
-import numpy as np
 import torch
 
 from coursepkg.grading.checks import (
     Check,
     CheckFailed,
-    Observations,
     assert_matches,
     bind,
-    carries_graph,
     check_pair,
-    outcome,
     registry,
     require,
-    substituted,
 )
+from coursepkg.grading.observe import Observations
+from coursepkg.grading.probes.lab_js_divergence import CASES, INVALID, PROBES, pairs, value_cases
 from coursepkg.theory import divergences as reference
+
+# By name, not through the module: _value_of_any_d travels into the sandbox by value, where no answer key
+# can be imported.
+from coursepkg.theory.divergences import kl_divergence
 
 __all__ = ["CHECKS", "ANSWER_KEYS", "check"]
 
-#: The modules that hold this lab's answers (the divergences). The isolated re-run
-#: makes them, and every
-#: module that imports them, unimportable (:func:`coursepkg.grading.isolation.blocked_modules`).
+#: The modules that hold this lab's answers (the divergences). The autograder's sandbox holds none
+#: of them, nor any module that imports one (:func:`coursepkg.grading.isolation.blocked_modules`).
 ANSWER_KEYS: tuple[str, ...] = ("coursepkg.theory.divergences",)
 
 LOG2 = math.log(2)
 
-
-def _t(*values: float) -> torch.Tensor:
-    return torch.tensor(values, dtype=torch.float64)
-
-
-def _random_pairs(count: int, size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    g = torch.Generator().manual_seed(7)
-    pairs = []
-    for _ in range(count):
-        p, q = torch.rand(size, generator=g, dtype=torch.float64), torch.rand(size, generator=g, dtype=torch.float64)
-        pairs.append((p / p.sum(), q / q.sum()))
-    return pairs
-
-
-#: Named argument tuples shared by the probes and the judges: ``(p, q)``, each of shape ``(k,)``.
-PAIRS: dict[str, tuple[torch.Tensor, torch.Tensor]] = {
-    "basic": (_t(0.1, 0.4, 0.5), _t(0.3, 0.3, 0.4)),
-    "asymmetric": (_t(0.7, 0.2, 0.1), _t(0.2, 0.3, 0.5)),
-    "zeros in p": (_t(0.0, 0.5, 0.5), _t(0.2, 0.3, 0.5)),
-    "zeros in q": (_t(0.2, 0.3, 0.5), _t(0.0, 0.5, 0.5)),
-    "disjoint": (_t(0.5, 0.5, 0.0, 0.0), _t(0.0, 0.0, 0.4, 0.6)),
-    "equal": (_t(0.25, 0.25, 0.5), _t(0.25, 0.25, 0.5)),
-    # A point outside both supports: m_i = 0 there, and D* is 1/2 by the text's convention.
-    "zero in both": (_t(0.5, 0.0, 0.5), _t(0.25, 0.0, 0.75)),
-    **{f"random {i}": pair for i, pair in enumerate(_random_pairs(4, 6))},
-}
-#: Inputs that are not pairs of distributions: each must raise ValueError.
-INVALID: dict[str, tuple[torch.Tensor, torch.Tensor]] = {
-    "not summing to 1": (_t(0.5, 0.6), _t(0.5, 0.5)),
-    "negative entry": (_t(1.5, -0.5), _t(0.5, 0.5)),
-    "shapes differ": (_t(0.5, 0.5), _t(0.2, 0.3, 0.5)),
-}
-
 _VISIBLE = ("basic", "asymmetric")
-_ALL = tuple(PAIRS)
+_ALL = CASES
 
 
 def _call(name: str, *args: torch.Tensor) -> str:
@@ -108,44 +79,7 @@ def _call(name: str, *args: torch.Tensor) -> str:
     return f"{name}({', '.join(str([round(v, 4) for v in a.tolist()]) for a in args)})"
 
 
-# ---------------------------------------------------------------- calling the student's code
-
-
-def _copies(values: Any) -> Any:
-    """Copies of the tensors and arrays among ``values`` (a tuple or a dict of arguments)."""
-    if isinstance(values, dict):
-        return {key: _copies(value) for key, value in values.items()}
-    if isinstance(values, tuple):
-        return tuple(_copies(value) for value in values)
-    if isinstance(values, (torch.Tensor, np.ndarray)):
-        return values.copy() if isinstance(values, np.ndarray) else values.clone()
-    return values
-
-
-def _observe(function: Callable[..., Any], *args: torch.Tensor, number: bool = True) -> Any:
-    """:func:`outcome` of ``function`` called positionally on copies of ``args``.
-
-    Args:
-        function: the student's function.
-        args: its arguments, ``(k,)`` tensors.
-        number: whether the exercise asks for numbers, which must not keep an autograd
-            graph; such a value is recorded as a sentence saying so.
-    """
-    returned: list[Any] = []
-
-    def call() -> Any:
-        returned.append(function(*_copies(args)))
-        return returned[0]
-
-    seen = outcome(call)
-    if number and returned and carries_graph(returned[0]):
-        return "returned a tensor that keeps its autograd graph (return a plain number: .item(), or .detach())"
-    return seen
-
-
-def _validate(p: torch.Tensor, q: torch.Tensor) -> None:
-    """The reference's test that ``p`` and ``q`` are two distributions of one shape: raises ValueError if not."""
-    reference.kl_divergence(p, q)
+# ---------------------------------------------------------------- the stand-in for value_function
 
 
 def _value_of_any_d(d: torch.Tensor, p_data: torch.Tensor, p_g: torch.Tensor) -> float:
@@ -153,93 +87,14 @@ def _value_of_any_d(d: torch.Tensor, p_data: torch.Tensor, p_g: torch.Tensor) ->
 
     The stand-in for ``value_function``: an ``identity_sides`` that computes ``D*`` its
     own way (with ``nan`` where both probabilities are 0, which ``V`` ignores) is judged
-    on the identity, not on ``D*``.
+    on the identity, not on ``D*``. The identity's probe gets it, by value, through
+    :func:`~coursepkg.grading.observe.reference`.
     """
-    _validate(p_data, p_g)
+    kl_divergence(p_data, p_g)  # the reference's test that they are two distributions of one shape
     d = torch.as_tensor(d, dtype=torch.float64)
     real = torch.where(p_data > 0, p_data * torch.log(d), 0.0)
     fake = torch.where(p_g > 0, p_g * torch.log1p(-d), 0.0)
     return (real + fake).sum().item()
-
-
-#: The reference version of each function a later exercise may call, and how many
-#: positional arguments it takes.
-_REFERENCES: dict[str, tuple[Callable[..., Any], int]] = {
-    "check_distributions": (_validate, 2),
-    "kl_divergence": (reference.kl_divergence, 2),
-    "js_divergence": (reference.js_divergence, 2),
-    "optimal_discriminator": (reference.optimal_discriminator, 2),
-    "value_function": (_value_of_any_d, 3),
-}
-
-
-def _positional(function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
-    """The arguments of a call of ``function``, keywords bound to their positions by its signature."""
-    if not kwargs:
-        return args
-    try:
-        bound = inspect.signature(function).bind(*args, **kwargs)
-    except (TypeError, ValueError):  # no signature, or the call does not fit it
-        return args + tuple(kwargs.values())
-    bound.apply_defaults()
-    return bound.args
-
-
-def _typed_like(mine: Any, value: Any) -> Any:
-    """The reference's ``value`` in the type of ``mine``, what the student's own function returned.
-
-    A float becomes a tensor of ``mine``'s shape and dtype (a 0-d or a ``(1,)`` tensor)
-    or a numpy number; a ``D*`` tensor takes ``mine``'s dtype. ``None`` (from the stand-in
-    for ``check_distributions``) gives ``mine`` itself: what the student's validation
-    returns, the inputs as tensors perhaps.
-    """
-    if value is None:
-        return mine
-    if isinstance(mine, torch.Tensor):
-        dtype = mine.dtype if mine.is_floating_point() else torch.float64
-        typed = torch.as_tensor(value, dtype=dtype)
-        return typed.reshape(mine.shape) if typed.numel() == mine.numel() else value
-    if isinstance(mine, np.generic) and isinstance(value, float):
-        return np.float64(value)
-    if isinstance(mine, np.ndarray):
-        typed = np.asarray(value, dtype=np.float64)
-        return typed.reshape(mine.shape) if typed.size == mine.size else value
-    return value
-
-
-def _stand_in(name: str, own: Any) -> Callable[..., Any]:
-    """What a later exercise calls instead of the student's ``name`` (their ``own`` function, if any).
-
-    The reference, called with the arguments as ``own`` would take them, its value
-    returned in the type that ``own`` returns for the same call; an invalid input
-    raises the reference's ValueError.
-    """
-    function, arity = _REFERENCES[name]
-    own = own if callable(own) else None
-
-    def stand_in(*args: Any, **kwargs: Any) -> Any:
-        try:
-            value = function(*_positional(own or function, args, kwargs)[:arity])
-        except ValueError as error:  # said as ours, not from a line of the reference's source
-            refusal = f"{name} (ours, standing in for yours) refused its arguments: {error}"
-            raise ValueError(refusal) from None
-        if own is None:
-            return value
-        try:
-            mine = own(*_copies(args), **_copies(kwargs))
-        except Exception:  # the student's own answer may be broken: the reference's type then
-            return value
-        return _typed_like(mine, value)
-
-    stand_in.__name__ = stand_in.__qualname__ = name
-    return stand_in
-
-
-def _graded_alone(
-    function: Callable[..., Any], namespace: Mapping[str, Any], earlier: tuple[str, ...]
-) -> AbstractContextManager[None]:
-    """Run ``function`` with stand-ins for the student's answers to the ``earlier`` exercises."""
-    return substituted(function, {name: _stand_in(name, namespace.get(name)) for name in earlier})
 
 
 # ---------------------------------------------------------------- judging numbers
@@ -313,25 +168,6 @@ def _assert_value(got: Any, expected: float, call: str, mistakes: Mapping[str, f
 # ---------------------------------------------------------------- KL and JS
 
 
-#: Per divergence, the earlier exercises its function may call: graded with their stand-ins.
-_EARLIER: dict[str, tuple[str, ...]] = {
-    "kl_divergence": (),
-    "js_divergence": ("check_distributions", "kl_divergence"),
-}
-
-
-def _probe_divergence(name: str) -> Callable[[Mapping[str, Any]], Observations]:
-    def probe(namespace: Mapping[str, Any]) -> Observations:
-        function = namespace[name]
-        with _graded_alone(function, namespace, _EARLIER[name]):
-            return {
-                "values": {case: _observe(function, p, q) for case, (p, q) in PAIRS.items()},
-                "invalid": {case: _observe(function, p, q) for case, (p, q) in INVALID.items()},
-            }
-
-    return probe
-
-
 def _kl_mistakes(p: torch.Tensor, q: torch.Tensor) -> dict[str, float]:
     kl = reference.kl_divergence(p, q)
     return {
@@ -366,7 +202,7 @@ def _judge_values(
 
     def judge(observations: Observations) -> str:
         for case in cases:
-            p, q = PAIRS[case]
+            p, q = pairs()[case]
             call = f"{_call(name, p, q)} [{case}]"
             _assert_value(observations["values"][case], function(p, q), call, mistakes(p, q), name)
         return f"{name} matches the reference on {len(cases)} cases."
@@ -401,17 +237,12 @@ def _details(name: str, mistakes: Callable[..., dict[str, float]]) -> Callable[[
 # ---------------------------------------------------------------- D* and V
 
 
-def _probe_optimal_discriminator(namespace: Mapping[str, Any]) -> Observations:
-    function = namespace["optimal_discriminator"]
-    return {case: _observe(function, p, q, number=False) for case, (p, q) in PAIRS.items()}
-
-
 _INVERTED = "the ratio is inverted: p_g / (p_data + p_g) instead of D* = p_data / (p_data + p_g)"
 
 
 def _judge_optimal_discriminator_cases(observations: Observations, cases: tuple[str, ...]) -> None:
     for case in cases:
-        p, q = PAIRS[case]
+        p, q = pairs()[case]
         got, expected = observations[case], reference.optimal_discriminator(p, q)
         call = f"{_call('optimal_discriminator', p, q)} [{case}]"
         require(
@@ -442,19 +273,6 @@ def _judge_optimal_discriminator_details(observations: Observations) -> str:
     return "optimal_discriminator is right with zeros, disjoint supports and 1/2 where both are 0."
 
 
-def _value_cases() -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """``(d, p_data, p_g)`` per case: ``D*`` of every pair (0 or 1 where one probability is 0), and two more ``d``."""
-    cases = {case: (reference.optimal_discriminator(p, q), p, q) for case, (p, q) in PAIRS.items()}
-    cases["half"] = (_t(0.5, 0.5, 0.5), *PAIRS["basic"])
-    cases["some d"] = (_t(0.9, 0.2, 0.6), *PAIRS["basic"])
-    return cases
-
-
-def _probe_value_function(namespace: Mapping[str, Any]) -> Observations:
-    function = namespace["value_function"]
-    return {case: _observe(function, d, p, q) for case, (d, p, q) in _value_cases().items()}
-
-
 def _value_mistakes(d: torch.Tensor, p: torch.Tensor, q: torch.Tensor) -> dict[str, float]:
     """The usual mistakes in V(D, G) and the value each gives."""
     swapped = float((p * torch.log1p(-d) + q * torch.log(d)).nansum())
@@ -467,7 +285,7 @@ def _value_mistakes(d: torch.Tensor, p: torch.Tensor, q: torch.Tensor) -> dict[s
 
 
 def _judge_value_cases(observations: Observations, cases: tuple[str, ...]) -> None:
-    all_cases = _value_cases()
+    all_cases = value_cases()
     for case in cases:
         d, p, q = all_cases[case]
         call = f"{_call('value_function', d, p, q)} [{case}]"
@@ -480,27 +298,11 @@ def _judge_value_function(observations: Observations) -> str:
 
 
 def _judge_value_function_details(observations: Observations) -> str:
-    _judge_value_cases(observations, tuple(_value_cases()))
+    _judge_value_cases(observations, tuple(value_cases()))
     return "value_function is right where d is 0 or 1 and some probabilities are 0."
 
 
 # ---------------------------------------------------------------- the identity
-
-
-#: The earlier exercises ``identity_sides`` may call: graded with their stand-ins.
-_BEFORE_THE_IDENTITY = (
-    "check_distributions",
-    "kl_divergence",
-    "js_divergence",
-    "optimal_discriminator",
-    "value_function",
-)
-
-
-def _probe_identity(namespace: Mapping[str, Any]) -> Observations:
-    function = namespace["identity_sides"]
-    with _graded_alone(function, namespace, _BEFORE_THE_IDENTITY):
-        return {case: _observe(function, p, q) for case, (p, q) in PAIRS.items()}
 
 
 def _identity_mistakes(p: torch.Tensor, q: torch.Tensor) -> dict[str, float]:
@@ -528,7 +330,7 @@ def _identity_left_mistakes(p: torch.Tensor, q: torch.Tensor) -> dict[str, float
 
 def _judge_identity_cases(observations: Observations, cases: tuple[str, ...]) -> None:
     for case in cases:
-        p, q = PAIRS[case]
+        p, q = pairs()[case]
         got = observations[case]
         call = f"{_call('identity_sides', p, q)} [{case}]"
         if isinstance(got, torch.Tensor) and got.shape == (2,):  # two numbers in one tensor: a pair too
@@ -557,26 +359,12 @@ def _judge_identity_details(observations: Observations) -> str:
 
 CHECKS: dict[str, Check] = registry(
     *(
-        check_pair(
-            name, (name,), _probe_divergence(name), _judge_values(name, _VISIBLE, mistakes), _details(name, mistakes)
-        )
+        check_pair(PROBES[name], _judge_values(name, _VISIBLE, mistakes), _details(name, mistakes))
         for name, mistakes in (("kl_divergence", _kl_mistakes), ("js_divergence", _js_mistakes))
     ),
-    check_pair(
-        "optimal_discriminator",
-        ("optimal_discriminator",),
-        _probe_optimal_discriminator,
-        _judge_optimal_discriminator,
-        _judge_optimal_discriminator_details,
-    ),
-    check_pair(
-        "value_function",
-        ("value_function",),
-        _probe_value_function,
-        _judge_value_function,
-        _judge_value_function_details,
-    ),
-    check_pair("identity_sides", ("identity_sides",), _probe_identity, _judge_identity, _judge_identity_details),
+    check_pair(PROBES["optimal_discriminator"], _judge_optimal_discriminator, _judge_optimal_discriminator_details),
+    check_pair(PROBES["value_function"], _judge_value_function, _judge_value_function_details),
+    check_pair(PROBES["identity_sides"], _judge_identity, _judge_identity_details),
 )
 
 

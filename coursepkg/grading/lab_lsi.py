@@ -31,53 +31,57 @@ Each exercise is graded on its own: a later function that calls the student's
 earlier ones (``lightness`` calling ``boldness``; ``evaluate`` calling
 ``boldness``, ``lightness`` and ``digit_probability``, directly or through a
 helper in a cell the student added) runs with the references instead
-(:func:`coursepkg.grading.checks.substituted`), called as the student's own are.
+(:func:`coursepkg.grading.observe.substituted`), called as the student's own are.
+
+The probes, which run the student's code, are in
+:mod:`coursepkg.grading.probes.lab_lsi`; the judges, here, compare what they
+observed with the references.
 """
 
 from __future__ import annotations
 
-import copy
-import inspect
 from collections.abc import Callable, Mapping
-from functools import cache
 from typing import Any
 
 import numpy as np
 import torch
-from ribs.archives import GridArchive
-from ribs.emitters import EvolutionStrategyEmitter
 from ribs.schedulers import Scheduler
 from torch import nn
 
 from coursepkg.grading.checks import (
     Check,
     CheckFailed,
-    Observations,
     assert_matches,
     bind,
-    carries_graph,
     check_pair,
     close,
-    describe_error,
-    network_flags,
-    outcome,
     registry,
     require,
-    substituted,
+)
+from coursepkg.grading.observe import Observations, network_flags, seed
+from coursepkg.grading.probes.lab_lsi import (
+    EVALUATE_CASES,
+    LOOPS,
+    PROBABILITY_CASES,
+    PROBES,
+    CountingProblem,
+    fixed_latents,
+    image_cases,
+    real_digits,
+    run_loop,
+    shipped_models,
+    small_scheduler,
 )
 from coursepkg.lsi import measures as lsi_measures
 from coursepkg.lsi import search as lsi_search
 from coursepkg.mnist import data as mnist_data
-from coursepkg.mnist import pretrained
 
 __all__ = ["CHECKS", "ANSWER_KEYS", "check", "small_scheduler"]
 
-#: The modules that hold this lab's answers (the measures, the objective and the search loop). The isolated re-run
-#: makes them, and every
-#: module that imports them, unimportable (:func:`coursepkg.grading.isolation.blocked_modules`).
+#: The modules that hold this lab's answers (the measures, the objective and the search loop). The autograder's
+#: sandbox holds none of them, nor any module that imports one
+#: (:func:`coursepkg.grading.isolation.blocked_modules`).
 ANSWER_KEYS: tuple[str, ...] = ("coursepkg.lsi.measures", "coursepkg.lsi.search")
-
-_SEED = 2025
 
 #: Added to a failure on a batch of one image (or one latent vector).
 _KEEP_THE_BATCH = (
@@ -86,145 +90,7 @@ _KEEP_THE_BATCH = (
 )
 
 
-# ---------------------------------------------------------------- fixed inputs
-
-
-def _hand_made() -> dict[str, torch.Tensor]:
-    """``(1, 1, 28, 28)`` images in [0, 1] whose measures are known by construction."""
-    blank = torch.zeros(1, 1, 28, 28)
-    full = torch.ones(1, 1, 28, 28)
-    exact = torch.zeros(1, 1, 28, 28)
-    exact[0, 0, 10, 5:15] = 0.5  # ten pixels of exactly 0.5: they count
-    exact[0, 0, 12, 5:9] = 1.0
-    exact[0, 0, 20, :] = 0.49  # just below the threshold: they do not
-    one = torch.zeros(1, 1, 28, 28)
-    one[0, 0, 14, 14] = 0.75
-    return {"blank": blank, "full": full, "pixels of exactly 0.5": exact, "one bright pixel": one}
-
-
-def _quantised_noise(count: int) -> torch.Tensor:
-    """Random images whose pixels are multiples of 1/8, so that many are exactly 0.5."""
-    g = torch.Generator().manual_seed(_SEED)
-    return torch.randint(0, 9, (count, 1, 28, 28), generator=g).float() / 8
-
-
-@cache
-def _real_digits() -> torch.Tensor:
-    """Sixteen held-out digits (two of each of 0-7), ``(16, 1, 28, 28)`` in [0, 1]."""
-    images, labels = mnist_data.course_split("heldout")
-    picks = torch.cat([torch.nonzero(labels == d)[:2, 0] for d in range(8)])
-    return (images[picks] + 1) / 2
-
-
-def _image_cases() -> dict[str, torch.Tensor]:
-    """The measures' inputs by case name: the hand-made ones (each a batch of one), noise and real digits."""
-    cases = dict(_hand_made())
-    cases["noise"] = _quantised_noise(6)
-    cases["real digits"] = _real_digits()
-    return cases
-
-
-@cache
-def _models() -> tuple[nn.Module, nn.Module]:
-    """The shipped generator and LeNet-5, in eval mode, their parameters requiring grad as loaded."""
-    return pretrained.load("generator").eval(), pretrained.load("lenet5").eval()
-
-
-def _fresh_models() -> tuple[nn.Module, nn.Module]:
-    """Copies of :func:`_models` for one call of student code, which may switch their mode or freeze them."""
-    generator, lenet = _models()
-    return copy.deepcopy(generator), copy.deepcopy(lenet)
-
-
-def _latents(count: int) -> np.ndarray:
-    """``(count, 128)`` float64 latent vectors, as ``scheduler.ask()`` hands them out."""
-    return np.random.default_rng(_SEED).normal(size=(count, 128))
-
-
-# ---------------------------------------------------------------- observing student code
-
-
-def _kind(value: Any) -> str:
-    """What kind of value a student returned, as a message names it."""
-    if isinstance(value, np.ndarray):
-        return "numpy array"
-    if isinstance(value, torch.Tensor):
-        return "torch tensor"
-    return type(value).__name__
-
-
-def _returned(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Observations:
-    """Call student code and record what came back.
-
-    Unlike :func:`outcome` on the whole value, each entry of a returned tuple or list
-    keeps its shape (an ``(1,)`` array of a batch of one stays an array).
-
-    Returns:
-        ``{"value": ...}``: what :func:`outcome` makes of the value (of each entry of a
-        tuple or list, as a list), or the sentence saying what the call raised;
-        ``"kinds"``: :func:`_kind` of the value (a list for a tuple or list);
-        ``"graph"``: whether it is part of an autograd graph.
-    """
-    try:
-        value = function(*args, **kwargs)
-    except Exception as error:  # the student's code may raise anything: outcome describes it
-        return {"value": outcome(_reraise, error), "kinds": "nothing", "graph": False}
-    if isinstance(value, (tuple, list)):
-        return {
-            "value": [outcome(lambda v=v: v) for v in value],
-            "kinds": [_kind(v) for v in value],
-            "graph": carries_graph(value),
-        }
-    return {"value": outcome(lambda: value), "kinds": _kind(value), "graph": carries_graph(value)}
-
-
-def _reraise(error: Exception) -> None:
-    """Raise ``error`` again, for :func:`outcome` to describe (its traceback still ends in the student's code)."""
-    raise error
-
-
-def _called_as(student: Any, reference: Callable[..., Any], prepare: Callable[..., tuple]) -> Callable[..., Any]:
-    """The reference, callable the way the student's own function of the same name is called.
-
-    The arguments of a call are bound to the student's signature (whatever its parameter
-    names), taken in its order, and given to the reference positionally after ``prepare``.
-
-    Args:
-        student: the student's function, or anything else when it is not defined.
-        reference: the answer key's function.
-        prepare: maps the positional arguments to those the reference takes.
-    """
-    try:
-        signature = inspect.signature(student)
-    except (TypeError, ValueError):
-        signature = inspect.signature(reference)
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            bound = signature.bind(*args, **kwargs)
-            bound.apply_defaults()
-            args = tuple(bound.arguments.values())
-        except TypeError:
-            pass  # called in a way the student's own would not accept: give the reference the arguments as they are
-        return reference(*prepare(*args))
-
-    return call
-
-
-def _images(images: Any) -> torch.Tensor:
-    """Images as the references take them: a float tensor with one row of 784 values per image."""
-    images = torch.as_tensor(images)
-    return images.reshape(len(images), -1).float()
-
-
-def _references(namespace: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Callable[..., Any]]:
-    """The references of the earlier exercises ``names``, to substitute for the student's own."""
-    prepare: dict[str, Callable[..., tuple]] = {
-        "boldness": lambda images, *_: (_images(images),),
-        "lightness": lambda images, *_: (_images(images),),
-        "digit_probability": lambda classifier, images, digit, *_: (classifier, _images(images), int(digit)),
-    }
-    return {name: _called_as(namespace.get(name), getattr(lsi_measures, name), prepare[name]) for name in names}
+# ---------------------------------------------------------------- the networks, as handed over
 
 
 def _require_unchanged(flags: Mapping[str, list[bool]], network: nn.Module, name: str, call: str) -> None:
@@ -253,21 +119,6 @@ def _require_unchanged(flags: Mapping[str, list[bool]], network: nn.Module, name
 
 
 # ---------------------------------------------------------------- boldness and lightness
-
-
-def _probe_measure(name: str) -> Callable[[Mapping[str, Any]], Observations]:
-    """Probe of ``boldness`` or ``lightness``: every image case, and the noise flattened to ``(6, 784)``."""
-    earlier = ("boldness",) if name == "lightness" else ()
-
-    def probe(namespace: Mapping[str, Any]) -> Observations:
-        function = namespace[name]
-        cases = _image_cases()
-        cases["flat"] = cases["noise"].reshape(-1, 784)
-        # Graded on its own: a lightness that calls boldness gets the reference's.
-        with substituted(function, _references(namespace, earlier)):
-            return {case: outcome(function, images.clone()) for case, images in cases.items()}
-
-    return probe
 
 
 def _flat(images: torch.Tensor) -> torch.Tensor:
@@ -314,7 +165,7 @@ def _judge_measure(
     reference = getattr(lsi_measures, name)
 
     def judge(observations: Observations) -> str:
-        all_cases = _image_cases()
+        all_cases = image_cases()
         all_cases["flat"] = all_cases["noise"].reshape(-1, 784)
         for case in cases:
             images = all_cases[case]
@@ -346,24 +197,8 @@ def _judge_measure_details(
 # ---------------------------------------------------------------- the objective
 
 
-#: The calls of digit_probability, by case name: (how many of the real digits, digit). The visible check judges "8".
-_PROBABILITY_CASES: dict[str, tuple[int, int]] = {"8": (16, 8), "3": (16, 3), "0": (16, 0), "9": (16, 9), "one": (1, 8)}
-
-
-def _probe_probability(namespace: Mapping[str, Any]) -> Observations:
-    function = namespace["digit_probability"]
-    seen = {}
-    for case, (count, digit) in _PROBABILITY_CASES.items():
-        _, lenet = _fresh_models()
-        images = _real_digits()[:count].clone()
-        seen[case] = _returned(function, lenet, images, digit)
-        seen[case]["flags"] = network_flags(lenet)
-        seen[case]["images changed"] = not torch.equal(images, _real_digits()[:count])
-    return seen
-
-
 def _probability_mistakes(images: torch.Tensor, digit: int) -> dict[str, torch.Tensor]:
-    _, lenet = _models()
+    _, lenet = shipped_models()
     normalised = (images - 0.1307) / 0.3081
     with torch.no_grad():
         log_p = lenet(normalised)[:, digit].double()
@@ -377,10 +212,10 @@ def _probability_mistakes(images: torch.Tensor, digit: int) -> dict[str, torch.T
 
 
 def _judge_probability_cases(observations: Observations, cases: tuple[str, ...]) -> None:
-    _, lenet = _models()
+    _, lenet = shipped_models()
     for case in cases:
-        count, digit = _PROBABILITY_CASES[case]
-        images = _real_digits()[:count]
+        count, digit = PROBABILITY_CASES[case]
+        images = real_digits()[:count]
         what = "one real digit" if count == 1 else f"{count} real digits"
         call = f"digit_probability(lenet, images, {digit}) on {what}"
         seen = observations[case]
@@ -408,38 +243,19 @@ def _judge_probability(observations: Observations) -> str:
 
 
 def _judge_probability_details(observations: Observations) -> str:
-    _judge_probability_cases(observations, tuple(_PROBABILITY_CASES))
+    _judge_probability_cases(observations, tuple(PROBABILITY_CASES))
     return "digit_probability is right for the digits 0, 3 and 9 and for a batch of one image too."
 
 
 # ---------------------------------------------------------------- evaluate
 
 
-_STUDENT_MEASURES = ("boldness", "lightness", "digit_probability")
-#: (digit, number of latent vectors) of the calls of evaluate; the visible check judges the first.
-_EVALUATE_CASES = ((8, 12), (5, 7), (9, 1), (0, 3))
-
-
 def _evaluate_call(digit: int, count: int) -> str:
     return f"evaluate(latents of shape ({count}, 128), generator=generator, classifier=lenet, digit={digit})"
 
 
-def _probe_evaluate(namespace: Mapping[str, Any]) -> Observations:
-    function = namespace["evaluate"]
-    seen = {}
-    # Graded on its own: the functions of the earlier exercises are the references.
-    with substituted(function, _references(namespace, _STUDENT_MEASURES)):
-        for digit, count in _EVALUATE_CASES:
-            generator, lenet = _fresh_models()
-            # As section 6 calls it: the latents positionally, the rest by the names the exercise gives.
-            case = _returned(function, _latents(count), generator=generator, classifier=lenet, digit=digit)
-            case["flags"] = {"the generator": network_flags(generator), "the classifier": network_flags(lenet)}
-            seen[f"{digit} {count}"] = case
-    return seen
-
-
 def _evaluate_mistakes(latents: np.ndarray, digit: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    generator, lenet = _models()
+    generator, lenet = shipped_models()
     with torch.no_grad():
         raw = generator(torch.as_tensor(latents, dtype=torch.float32)).reshape(-1, 1, 28, 28)
     shifted = raw + 0.5  # x + 1 / 2: division before addition
@@ -478,7 +294,7 @@ def _hint_for_error(error: str) -> str:
 
 
 def _judge_evaluate_cases(observations: Observations, cases: tuple[tuple[int, int], ...]) -> None:
-    generator, lenet = _models()
+    generator, lenet = shipped_models()
     for digit, count in cases:
         seen = observations[f"{digit} {count}"]
         got, kinds = seen["value"], seen["kinds"]
@@ -489,7 +305,7 @@ def _judge_evaluate_cases(observations: Observations, cases: tuple[tuple[int, in
             isinstance(got, list) and len(got) == 2,
             f"{call} must return a pair of numpy arrays (objectives, measures); it returned a {kinds}.",
         )
-        latents = _latents(count)
+        latents = fixed_latents(count)
         objectives, measures = (
             torch.from_numpy(v) for v in lsi_measures.evaluate(latents, generator, lenet, digit=digit)
         )
@@ -527,78 +343,19 @@ def _judge_evaluate_cases(observations: Observations, cases: tuple[tuple[int, in
 
 
 def _judge_evaluate(observations: Observations) -> str:
-    _judge_evaluate_cases(observations, _EVALUATE_CASES[:1])
+    _judge_evaluate_cases(observations, EVALUATE_CASES[:1])
     return "evaluate returns the reference's objectives and measures."
 
 
 def _judge_evaluate_details(observations: Observations) -> str:
-    _judge_evaluate_cases(observations, _EVALUATE_CASES)
+    _judge_evaluate_cases(observations, EVALUATE_CASES)
     return "evaluate uses its digit argument and any number of latent vectors, one included."
 
 
 # ---------------------------------------------------------------- the ask/evaluate/tell loop
 
 
-def small_scheduler(seed: int = _SEED) -> Scheduler:
-    """A small seeded CMA-ME: a 10 x 10 archive over a 4-d search space, two emitters of batch 6."""
-    archive = GridArchive(solution_dim=4, dims=[10, 10], ranges=[(-1, 1), (-1, 1)], seed=seed)
-    emitters = [
-        EvolutionStrategyEmitter(archive, x0=np.zeros(4), sigma0=0.5, ranker="2imp", batch_size=6, seed=seed + i)
-        for i in range(2)
-    ]
-    return Scheduler(archive, emitters)
-
-
-class _CountingProblem:
-    """A cheap problem for the loop: objective ``-|x|^2``, measures the first two coordinates."""
-
-    def __init__(self) -> None:
-        self.batch_sizes: list[int] = []
-
-    def __call__(self, solutions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        solutions = np.asarray(solutions)
-        self.batch_sizes.append(len(solutions))
-        return -np.sum(solutions**2, axis=1), solutions[:, :2].copy()
-
-
-def _archive_contents(archive: GridArchive) -> dict[str, torch.Tensor]:
-    data = archive.data()
-    order = np.argsort(data["index"])
-    return {
-        field: torch.from_numpy(np.asarray(data[field])[order]).double()
-        for field in ("index", "objective", "measures", "solution")
-    }
-
-
-def _run_loop(loop: Callable[[Scheduler, _CountingProblem, int], Any], iterations: int, seed: int) -> Observations:
-    """Run ``loop(scheduler, problem, iterations)`` on a fresh small scheduler; record the archive and the calls."""
-    scheduler, problem = small_scheduler(seed), _CountingProblem()
-    try:
-        returned = loop(scheduler, problem, iterations)
-    except Exception as error:  # the student's code may raise anything
-        return {"raised": describe_error(error), "batch_sizes": problem.batch_sizes}
-    return {
-        "archive": _archive_contents(scheduler.archive),
-        "batch_sizes": problem.batch_sizes,
-        "returned": _kind(returned),
-    }
-
-
-#: (iterations, seed) of the loops run: the visible check judges the first.
-_LOOPS = ((7, _SEED), (1, _SEED + 1), (20, _SEED + 2))
-
-
-def _probe_illuminate(namespace: Mapping[str, Any]) -> Observations:
-    function = namespace["illuminate"]
-    # As section 6 calls it: three positional arguments.
-
-    def loop(scheduler: Scheduler, evaluate: _CountingProblem, iterations: int) -> Any:
-        return function(scheduler, evaluate, iterations)
-
-    return {f"{iterations} {seed}": _run_loop(loop, iterations, seed) for iterations, seed in _LOOPS}
-
-
-def _reference_loop(scheduler: Scheduler, problem: _CountingProblem, iterations: int) -> None:
+def _reference_loop(scheduler: Scheduler, problem: CountingProblem, iterations: int) -> None:
     lsi_search.illuminate(scheduler, problem, iterations=iterations)
 
 
@@ -621,9 +378,10 @@ def _loop_hint(raised: str, evaluated: int) -> str:
     return ""
 
 
-def _judge_loop(observations: Observations, iterations: int, seed: int) -> int:
-    expected = _run_loop(_reference_loop, iterations, seed)
-    seen = observations[f"{iterations} {seed}"]
+def _judge_loop(observations: Observations, iterations: int, start: int) -> int:
+    """Judge the loop run for ``iterations`` from the scheduler seeded ``start`` (shifted by the salt)."""
+    expected = run_loop(_reference_loop, iterations, seed(start))
+    seen = observations[f"{iterations} {start}"]
     call = f"illuminate(scheduler, evaluate, {iterations}) on a small seeded scheduler"
     calls = seen["batch_sizes"]
     if "raised" in seen:
@@ -653,14 +411,14 @@ def _judge_loop(observations: Observations, iterations: int, seed: int) -> int:
 
 
 def _judge_illuminate(observations: Observations) -> str:
-    elites = _judge_loop(observations, *_LOOPS[0])
-    return f"illuminate leaves the reference's archive ({elites} elites after {_LOOPS[0][0]} iterations)."
+    elites = _judge_loop(observations, *LOOPS[0])
+    return f"illuminate leaves the reference's archive ({elites} elites after {LOOPS[0][0]} iterations)."
 
 
 def _judge_illuminate_details(observations: Observations) -> str:
-    for iterations, seed in _LOOPS:
-        _judge_loop(observations, iterations, seed)
-    return f"illuminate is right for {', '.join(str(i) for i, _ in _LOOPS)} iterations."
+    for iterations, start in LOOPS:
+        _judge_loop(observations, iterations, start)
+    return f"illuminate is right for {', '.join(str(i) for i, _ in LOOPS)} iterations."
 
 
 # ---------------------------------------------------------------- registry
@@ -668,19 +426,15 @@ def _judge_illuminate_details(observations: Observations) -> str:
 CHECKS: dict[str, Check] = registry(
     *(
         check_pair(
-            name,
-            (name,),
-            _probe_measure(name),
+            PROBES[name],
             _judge_measure(name, _VISIBLE_MEASURE_CASES, mistakes),
             _judge_measure_details(name, mistakes),
         )
         for name, mistakes in (("boldness", _boldness_mistakes), ("lightness", _lightness_mistakes))
     ),
-    check_pair(
-        "digit_probability", ("digit_probability",), _probe_probability, _judge_probability, _judge_probability_details
-    ),
-    check_pair("evaluate", ("evaluate",), _probe_evaluate, _judge_evaluate, _judge_evaluate_details),
-    check_pair("illuminate", ("illuminate",), _probe_illuminate, _judge_illuminate, _judge_illuminate_details),
+    check_pair(PROBES["digit_probability"], _judge_probability, _judge_probability_details),
+    check_pair(PROBES["evaluate"], _judge_evaluate, _judge_evaluate_details),
+    check_pair(PROBES["illuminate"], _judge_illuminate, _judge_illuminate_details),
 )
 
 

@@ -24,164 +24,59 @@ discriminator shows in the parameters and the recorded gradients. It runs with
 the reference losses (under whatever names the step calls them), returns two
 Python floats, must leave both networks in training mode and trainable, and
 runs twice, so that what one call leaves behind shows in the next.
+
+The probes, which run the student's code, are in
+:mod:`coursepkg.grading.probes.lab_mnist_gan`; the judges, here, compare what they
+observed with the references.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from coursepkg.grading.checks import (
     Check,
     CheckFailed,
-    Observations,
-    after_last_linear,
-    as_float,
-    as_number,
-    as_tensor,
     assert_close,
     assert_matches,
-    batch_behaviour,
     bind,
     check_pair,
     close,
-    describe_error,
-    fill_stale_gradients,
     final_activation,
-    flat_gradients,
-    flat_parameters,
     gan_loss_mistakes,
-    linear_traffic,
-    network_flags,
     registry,
     require,
     require_flags_restored,
     require_plain_layers,
     require_tensor,
-    substituted,
 )
-from coursepkg.mnist import models as mnist_models
+from coursepkg.grading.observe import Observations, flat_parameters
+from coursepkg.grading.probes.lab_mnist_gan import (
+    D_LINEARS,
+    G_LINEARS,
+    PROBES,
+    STALE_GRAD,
+    extreme_cases,
+    fixed_inputs,
+    logit_cases,
+    second_batch,
+    step_fixture,
+    weights_for,
+)
 from coursepkg.toy2d import losses as gan_losses
 
 __all__ = ["CHECKS", "ANSWER_KEYS", "check"]
 
-#: The modules that hold this lab's answers (the MNIST networks and the GAN losses). The isolated re-run
-#: makes them, and every
-#: module that imports them, unimportable (:func:`coursepkg.grading.isolation.blocked_modules`).
+#: The modules that hold this lab's answers (the MNIST networks and the GAN losses). The autograder's
+#: sandbox holds none of them, nor any module that imports one
+#: (:func:`coursepkg.grading.isolation.blocked_modules`).
 ANSWER_KEYS: tuple[str, ...] = ("coursepkg.mnist.models", "coursepkg.toy2d.losses")
 
-_SEED = 2024
-_G_LINEARS = [(128, 256), (256, 512), (512, 1024), (1024, 784)]
-_D_LINEARS = [(784, 1024), (1024, 512), (512, 256), (256, 1)]
-_SGD_LR = 0.05
-_STALE_GRAD = 0.37
 
-
-# ---------------------------------------------------------------- networks: fixed weights by shape
-
-
-def _weights_for(shape: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Deterministic weights ``(out, in)`` and bias ``(out,)`` for a linear layer of ``shape = (in, out)``."""
-    fan_in, fan_out = shape
-    g = torch.Generator().manual_seed(fan_in * 100_003 + fan_out)
-    weight = torch.randn(fan_out, fan_in, generator=g) * math.sqrt(2.0 / fan_in)
-    return weight, 0.1 * torch.randn(fan_out, generator=g)
-
-
-def _linears(module: nn.Module) -> list[nn.Linear]:
-    return [m for m in module.modules() if isinstance(m, nn.Linear)]
-
-
-def _set_fixed_weights(module: nn.Module) -> None:
-    with torch.no_grad():
-        for layer in _linears(module):
-            weight, bias = _weights_for((layer.in_features, layer.out_features))
-            layer.weight.copy_(weight)
-            if layer.bias is not None:
-                layer.bias.copy_(bias)
-
-
-def _inputs() -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(_SEED)
-    return {
-        "z": torch.randn(8, 128, generator=g),
-        "z16": torch.randn(8, 16, generator=g),
-        "far_z": 50 * torch.randn(64, 128, generator=g),
-        "x": 2 * torch.rand(8, 784, generator=g) - 1,
-    }
-
-
-def _describe_network(module: Any) -> Observations:
-    if not isinstance(module, nn.Module):
-        return {"is_module": False}
-    return {
-        "is_module": True,
-        "linears": [(m.in_features, m.out_features) for m in _linears(module)],
-        "biases": all(m.bias is not None for m in _linears(module)),
-        "layers": sorted({type(m).__name__ for m in module.modules() if m is not module}),
-    }
-
-
-def _built_with_fixed_weights(namespace: Mapping[str, Any], name: str) -> tuple[Any, Observations]:
-    """The student's network built with its default arguments, its layers described and given fixed weights."""
-    torch.manual_seed(0)
-    network = namespace[name]()
-    seen = _describe_network(network)
-    if seen["is_module"]:
-        _set_fixed_weights(network)
-    return network, seen
-
-
-def _tensor_or_error(call: Callable[[], Any]) -> torch.Tensor | str:
-    """What ``call()`` returned (:func:`as_tensor`), or the sentence saying what it raised."""
-    try:
-        return as_tensor(call())
-    except Exception as error:  # judged after the cases that say more
-        return describe_error(error)
-
-
-def _probe_generator(namespace: Mapping[str, Any]) -> Observations:
-    generator, seen = _built_with_fixed_weights(namespace, "Generator")
-    if not seen["is_module"]:
-        return seen
-    inputs = _inputs()
-    seen["latent_dim"] = getattr(generator, "latent_dim", None)
-    seen["plain"] = batch_behaviour(generator, inputs["z"])  # in training mode, where dropout and batch norm act
-    generator.eval()
-    seen["end"] = after_last_linear(lambda: generator(inputs["z"]), generator)
-    with torch.no_grad():
-        seen["out"] = as_tensor(generator(inputs["z"]))
-        seen["far"] = as_tensor(generator(inputs["far_z"]))
-        seen["one"] = _tensor_or_error(lambda: generator(inputs["z"][:1]))
-        try:
-            small = namespace["Generator"](latent_dim=16)
-            seen["small_linears"] = [(m.in_features, m.out_features) for m in _linears(small)]
-            seen["small_out"] = as_tensor(small(inputs["z16"]))
-        except Exception as error:  # judged after the default network, which says more
-            seen["small_out"] = describe_error(error)
-    return seen
-
-
-def _probe_discriminator(namespace: Mapping[str, Any]) -> Observations:
-    discriminator, seen = _built_with_fixed_weights(namespace, "Discriminator")
-    if not seen["is_module"]:
-        return seen
-    x = _inputs()["x"]
-    discriminator.eval()
-    seen["end"] = after_last_linear(lambda: discriminator(x), discriminator)
-    with torch.no_grad():
-        seen["eval"] = [as_tensor(discriminator(x)), as_tensor(discriminator(x))]
-        seen["images"] = as_tensor(discriminator(x.reshape(-1, 1, 28, 28)))
-        seen["one"] = _tensor_or_error(lambda: discriminator(x[:1].reshape(1, 1, 28, 28)))
-    discriminator.train()
-    torch.manual_seed(1)
-    seen["train"] = linear_traffic(lambda: discriminator(x), discriminator)
-    return seen
+# ---------------------------------------------------------------- networks
 
 
 def _reference_forward(
@@ -189,7 +84,7 @@ def _reference_forward(
 ) -> torch.Tensor:
     """An MLP with the fixed weights of ``linears``, ``hidden`` activations and a ``last`` one."""
     for index, shape in enumerate(linears):
-        weight, bias = _weights_for(shape)
+        weight, bias = weights_for(shape)
         x = F.linear(x, weight, bias)
         x = hidden(x) if index < len(linears) - 1 else last(x)
     return x
@@ -275,7 +170,7 @@ _G_ALLOWED = "nn.Linear layers, nn.LeakyReLU(0.2) and a final nn.Tanh() only"
 
 
 def _judge_generator(observations: Observations) -> str:
-    _require_layers(observations, _G_LINEARS, "Generator()")
+    _require_layers(observations, G_LINEARS, "Generator()")
     require_plain_layers(observations["plain"], "the generator", _G_ALLOWED)
     out = require_tensor(observations["out"], "Generator() on a (8, 128) batch", (8, 784))
     _require_end(
@@ -284,7 +179,7 @@ def _judge_generator(observations: Observations) -> str:
         "tanh",
         "the exercise specifies nn.Tanh() there and nothing after it, so that the images lie in [-1, 1] like the data.",
     )
-    _assert_computes(out, _G_LINEARS, _inputs()["z"], torch.tanh, "Generator() on a (8, 128) batch", _G_MISTAKES)
+    _assert_computes(out, G_LINEARS, fixed_inputs()["z"], torch.tanh, "Generator() on a (8, 128) batch", _G_MISTAKES)
     return "the generator maps (n, 128) noise to (n, 784) images through 256-512-1024 LeakyReLU layers and a tanh."
 
 
@@ -305,7 +200,7 @@ def _judge_generator_details(observations: Observations) -> str:
         f"Generator(latent_dim=16): {observations['small_out']} The latent size must be the keyword argument "
         "latent_dim.",
     )
-    expected = [(16, 256), *_G_LINEARS[1:]]
+    expected = [(16, 256), *G_LINEARS[1:]]
     require(
         sorted(observations["small_linears"]) == sorted(expected),
         f"Generator(latent_dim=16) has linear layers {observations['small_linears']}; expected {expected}: "
@@ -320,7 +215,7 @@ def _judge_generator_details(observations: Observations) -> str:
 
 
 def _judge_discriminator(observations: Observations) -> str:
-    _require_layers(observations, _D_LINEARS, "Discriminator()")
+    _require_layers(observations, D_LINEARS, "Discriminator()")
     first, second = (
         require_tensor(out, "Discriminator() in eval mode on a (8, 784) batch", (8, 1)) for out in observations["eval"]
     )
@@ -337,7 +232,12 @@ def _judge_discriminator(observations: Observations) -> str:
         "the losses apply the sigmoid themselves).",
     )
     _assert_computes(
-        first, _D_LINEARS, _inputs()["x"], _identity, "Discriminator() in eval mode on a (8, 784) batch", _D_MISTAKES
+        first,
+        D_LINEARS,
+        fixed_inputs()["x"],
+        _identity,
+        "Discriminator() in eval mode on a (8, 784) batch",
+        _D_MISTAKES,
     )
     return "the discriminator maps (n, 784) images through 1024-512-256 LeakyReLU layers to (n, 1) logits."
 
@@ -377,7 +277,7 @@ def _judge_discriminator_details(observations: Observations) -> str:
     inputs, outputs = train["inputs"], train["outputs"]
     require(len(inputs) == 4, f"Discriminator() ran {len(inputs)} nn.Linear layers in one forward pass; expected 4.")
     require(
-        close(inputs[0], _inputs()["x"]),
+        close(inputs[0], fixed_inputs()["x"]),
         "in train mode, Discriminator() changes the images before its first nn.Linear (dropout or normalisation "
         "on the input?): the exercise puts dropout after the hidden LeakyReLUs only.",
     )
@@ -406,50 +306,6 @@ def _judge_discriminator_details(observations: Observations) -> str:
 # ---------------------------------------------------------------- losses
 
 
-def _logit_cases() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Discriminator logits ``(real, fake)`` of shapes ``(n, 1)`` and ``(m, 1)``, by the name a message uses."""
-    g = torch.Generator().manual_seed(_SEED)
-    return {
-        "basic": (torch.randn(6, 1, generator=g), torch.randn(6, 1, generator=g)),
-        "unequal batches": (2 * torch.randn(5, 1, generator=g), 2 * torch.randn(9, 1, generator=g) - 1),
-        "confident": (torch.tensor([[4.0], [6.0], [5.0]]), torch.tensor([[-5.0], [-3.0], [-6.0]])),
-        "batch of one": (torch.tensor([[0.8]]), torch.tensor([[-1.7]])),
-    }
-
-
-def _extreme_cases() -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits so large that log(sigmoid(x)) underflows to -inf in float32 (and nn.BCELoss clamps its log)."""
-    return torch.tensor([[120.0], [-120.0]]), torch.tensor([[-120.0], [120.0]])
-
-
-def _loss_value(value: Any) -> float | str:
-    """A loss as a float when it holds one number (its shape is judged apart), else what came instead."""
-    if isinstance(value, torch.Tensor) and value.numel() != 1:
-        return f"a tensor of shape {tuple(value.shape)}"
-    return as_number(value)
-
-
-def _probe_loss(namespace: Mapping[str, Any], name: str) -> Observations:
-    loss = namespace[name]
-
-    def call(real: torch.Tensor, fake: torch.Tensor) -> Any:
-        return loss(real, fake) if name == "discriminator_loss" else loss(fake)
-
-    def value(real: torch.Tensor, fake: torch.Tensor) -> float | str:
-        try:
-            return _loss_value(call(real, fake))
-        except Exception as error:  # each case says on which logits
-            return describe_error(error)
-
-    observations: Observations = {case: value(real, fake) for case, (real, fake) in _logit_cases().items()}
-    observations["extreme"] = value(*_extreme_cases())
-    real, fake = (t.clone().requires_grad_(True) for t in _logit_cases()["basic"])
-    value = call(real, fake)
-    observations["differentiable"] = isinstance(value, torch.Tensor) and value.requires_grad
-    observations["shape"] = list(value.shape) if isinstance(value, torch.Tensor) else None
-    return observations
-
-
 def _reference_loss(name: str, real: torch.Tensor, fake: torch.Tensor) -> float:
     if name == "discriminator_loss":
         return gan_losses.discriminator_loss(real, fake).item()
@@ -457,7 +313,7 @@ def _reference_loss(name: str, real: torch.Tensor, fake: torch.Tensor) -> float:
 
 
 def _judge_loss_case(observations: Observations, name: str, case: str) -> None:
-    real, fake = _logit_cases()[case]
+    real, fake = logit_cases()[case]
     got = observations[case]
     call = f"{name} on the {case!r} test logits"
     require(not isinstance(got, str) or not got.startswith("Your code raised"), f"{call}: {got}")
@@ -483,7 +339,7 @@ def _judge_loss(name: str) -> Callable[[Observations], str]:
 
 def _judge_loss_details(name: str) -> Callable[[Observations], str]:
     def judge(observations: Observations) -> str:
-        for case in _logit_cases():
+        for case in logit_cases():
             _judge_loss_case(observations, name, case)
         require(
             observations["differentiable"],
@@ -497,7 +353,7 @@ def _judge_loss_details(name: str) -> Callable[[Observations], str]:
             "as .mean() or BCEWithLogitsLoss's default reduction='mean' gives.",
         )
         extreme = observations["extreme"]
-        expected = _reference_loss(name, *_extreme_cases())
+        expected = _reference_loss(name, *extreme_cases())
         require(
             close(extreme, expected),
             f"{name} returned {extreme} for logits of +-120; expected {expected:.4g}. log(sigmoid(x)) underflows for "
@@ -512,45 +368,6 @@ def _judge_loss_details(name: str) -> Callable[[Observations], str]:
 # ---------------------------------------------------------------- the training step
 
 
-class _RecordingSGD(torch.optim.SGD):
-    """Plain SGD that records both networks' gradients whenever it steps."""
-
-    def __init__(self, params: Any, *, watched: dict[str, nn.Module]) -> None:
-        super().__init__(params, lr=_SGD_LR)
-        self.watched = watched
-        self.records: list[dict[str, torch.Tensor]] = []
-
-    def step(self, closure: Any = None) -> Any:
-        self.records.append({name: flat_gradients(net).clone() for name, net in self.watched.items()})
-        return super().step(closure)
-
-
-def _step_fixture() -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor, _RecordingSGD, _RecordingSGD]:
-    """Small reference networks with stale gradients, a real batch, noise and two recording optimizers.
-
-    The generator maps ``(12, 8)`` noise to ``(12, 784)`` images; the discriminator (no dropout) scores
-    ``(12, 784)`` images as ``(12, 1)`` logits.
-    """
-    torch.manual_seed(_SEED)
-    generator = mnist_models.Generator(latent_dim=8, hidden=(16, 32))
-    discriminator = mnist_models.Discriminator(hidden=(32, 16), dropout=0.0)
-    g = torch.Generator().manual_seed(_SEED)
-    x_real = 2 * torch.rand(12, 784, generator=g) - 1
-    z = torch.randn(12, 8, generator=g)
-    nets = {"generator": generator, "discriminator": discriminator}
-    d_opt = _RecordingSGD(discriminator.parameters(), watched=nets)
-    g_opt = _RecordingSGD(generator.parameters(), watched=nets)
-    for net in nets.values():
-        fill_stale_gradients(net, _STALE_GRAD)
-    return generator, discriminator, x_real, z, d_opt, g_opt
-
-
-def _second_batch() -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``(12, 784)`` real images and ``(12, 8)`` noise of the step's second call."""
-    g = torch.Generator().manual_seed(_SEED + 1)
-    return 2 * torch.rand(12, 784, generator=g) - 1, torch.randn(12, 8, generator=g)
-
-
 #: Autograd errors that a wrong step raises, and what they mean there.
 _STEP_ERROR_HINTS = {
     "inplace": "The generator's loss went through discriminator outputs computed before d_optimizer.step() "
@@ -560,72 +377,20 @@ _STEP_ERROR_HINTS = {
 }
 
 
-def _reference_answers(function: Any, namespace: Mapping[str, Any]) -> dict[str, Any]:
-    """The references to let ``function`` see instead of the student's answers to the earlier exercises.
-
-    Besides the names themselves, every other global of ``function`` bound to a student's answer
-    (``d_criterion = discriminator_loss`` in a cell of the student's) gets the reference too.
-    """
-    references: dict[str, Any] = {
-        "discriminator_loss": gan_losses.discriminator_loss,
-        "generator_loss": gan_losses.generator_loss,
-        "Generator": mnist_models.Generator,
-        "Discriminator": mnist_models.Discriminator,
-    }
-    scope = getattr(function, "__globals__", {})
-    answers = {id(namespace[name]): reference for name, reference in references.items() if name in namespace}
-    aliases = {alias: answers[id(value)] for alias, value in scope.items() if id(value) in answers}
-    return references | aliases
-
-
-def _probe_train_step(namespace: Mapping[str, Any]) -> Observations:
-    train_step = namespace["train_step"]
-    generator, discriminator, x_real, z, d_opt, g_opt = _step_fixture()
-    with substituted(train_step, _reference_answers(train_step, namespace)):
-        try:
-            returned = train_step(generator, discriminator, x_real, z, d_opt, g_opt)
-        except RuntimeError as error:
-            for symptom, hint in _STEP_ERROR_HINTS.items():
-                if symptom in str(error):
-                    return {"error": f"{describe_error(error)} {hint}"}
-            raise
-        pair = returned if isinstance(returned, (tuple, list)) and len(returned) == 2 else None
-        observations: Observations = {
-            "returned": [as_float(v) for v in pair]
-            if pair is not None
-            else f"{type(returned).__name__} {returned!r}"[:120],
-            "generator": flat_parameters(generator),
-            "discriminator": flat_parameters(discriminator),
-            "d_records": list(d_opt.records),
-            "g_records": list(g_opt.records),
-            "flags": {"generator": network_flags(generator), "discriminator": network_flags(discriminator)},
-        }
-        # A second call shows what the first left behind (frozen parameters, eval mode, gradients).
-        try:
-            train_step(generator, discriminator, *_second_batch(), d_opt, g_opt)
-            observations["second"] = {
-                "generator": flat_parameters(generator),
-                "discriminator": flat_parameters(discriminator),
-            }
-        except Exception as error:  # judged after the first call, which says more
-            observations["second"] = describe_error(error)
-    return observations
-
-
 def _reference_step(
     *, stale_d: bool = False, stale_g: bool = False, saturating: bool = False, steps: int = 1
 ) -> Observations:
-    """The reference step on the fixture (``steps`` calls: the fixture's batch, then :func:`_second_batch`).
+    """The reference step on the fixture (``steps`` calls: the fixture's batch, then :func:`second_batch`).
 
     Returns:
         ``"returned"``: the first call's ``[d_loss, g_loss]``; ``"generator"`` and ``"discriminator"``: the
         flat parameters after the last call; ``"initial"``: both networks' flat parameters before any call.
         The flags give one of the usual mistakes instead.
     """
-    generator, discriminator, first_real, first_z, d_opt, g_opt = _step_fixture()
+    generator, discriminator, first_real, first_z, d_opt, g_opt = step_fixture()
     initial = {"generator": flat_parameters(generator), "discriminator": flat_parameters(discriminator)}
     returned: list[float] = []
-    for x_real, z in [(first_real, first_z), _second_batch()][:steps]:
+    for x_real, z in [(first_real, first_z), second_batch()][:steps]:
         x_fake = generator(z)
         d_loss = gan_losses.discriminator_loss(discriminator(x_real), discriminator(x_fake.detach()))
         if not stale_d:
@@ -651,7 +416,15 @@ def _reference_step(
     }
 
 
+def _require_step_ran(observations: Observations) -> None:
+    """Fail when the first call of ``train_step`` raised a ``RuntimeError``, naming the autograd error it is."""
+    if "raised" in observations:
+        hint = next((hint for symptom, hint in _STEP_ERROR_HINTS.items() if symptom in observations["message"]), "")
+        raise CheckFailed(f"{observations['raised']} {hint}" if hint else observations["raised"])
+
+
 def _judge_train_step(observations: Observations) -> str:
+    _require_step_ran(observations)
     returned = observations["returned"]
     require(
         isinstance(returned, list),
@@ -710,7 +483,7 @@ def _judge_train_step(observations: Observations) -> str:
 def _judge_train_step_details(observations: Observations) -> str:
     _judge_train_step(observations)
     g_grads = observations["d_records"][0]["generator"]
-    untouched = close(g_grads, torch.full_like(g_grads, _STALE_GRAD)) or not g_grads.any()
+    untouched = close(g_grads, torch.full_like(g_grads, STALE_GRAD)) or not g_grads.any()
     require(
         untouched,
         "when d_optimizer.step() ran, the discriminator's loss had sent gradients into the generator: "
@@ -731,20 +504,14 @@ def _judge_train_step_details(observations: Observations) -> str:
 # ---------------------------------------------------------------- registry
 
 
-def _loss_probe(name: str) -> Callable[[Mapping[str, Any]], Observations]:
-    return lambda namespace: _probe_loss(namespace, name)
-
-
 CHECKS: dict[str, Check] = registry(
-    check_pair("generator", ("Generator",), _probe_generator, _judge_generator, _judge_generator_details),
-    check_pair(
-        "discriminator", ("Discriminator",), _probe_discriminator, _judge_discriminator, _judge_discriminator_details
-    ),
+    check_pair(PROBES["generator"], _judge_generator, _judge_generator_details),
+    check_pair(PROBES["discriminator"], _judge_discriminator, _judge_discriminator_details),
     *(
-        check_pair(name, (name,), _loss_probe(name), _judge_loss(name), _judge_loss_details(name))
+        check_pair(PROBES[name], _judge_loss(name), _judge_loss_details(name))
         for name in ("discriminator_loss", "generator_loss")
     ),
-    check_pair("train_step", ("train_step",), _probe_train_step, _judge_train_step, _judge_train_step_details),
+    check_pair(PROBES["train_step"], _judge_train_step, _judge_train_step_details),
 )
 
 #: ``check(name, globals())``, called by the test cells.
