@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # nbgrader and jupyter-book call other tools of the environment by name.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: book test lint release check-release student-branch browser clean
+.PHONY: book test lint release check-release student-branch system-packages clean
 
 # The virtual environment, rebuilt when the requirements change.
 $(BIN)/.installed: requirements.txt pyproject.toml
@@ -19,11 +19,11 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 book: $(BIN)/.installed
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 
-## test: run the whole test suite (installs Chromium for the browser test if missing)
+## test: run the whole test suite (installs Chromium for the browser test and bubblewrap for the grader if missing)
 # One pytest-xdist worker per core, each module (each lab's nbgrader run) on one worker,
 # one torch thread per worker: on 2 cores the suite takes 10 minutes instead of 19.
 JOBS ?= $(shell nproc)
-test: $(BIN)/.installed browser lint
+test: $(BIN)/.installed system-packages lint
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest --numprocesses $(JOBS) --dist loadgroup
 
 ## lint: ruff's checks and formatting (configured in pyproject.toml); `ruff format .` fixes the latter
@@ -39,16 +39,17 @@ release: $(BIN)/.installed
 check-release: $(BIN)/.installed
 	$(BIN)/python -m tools.release --check
 
-# Debian's Chromium and its WebDriver, for the test that opens the built book.
-browser:
-	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+# Debian's packages the tests need: Chromium and its WebDriver (the test that opens the built book) and
+# bubblewrap (the sandbox every graded submission runs in, python -m coursepkg grade).
+system-packages:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! command -v bwrap >/dev/null; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver bubblewrap >/dev/null; \
 	fi
 
 clean:
-	rm -rf _build release submitted autograded feedback gradebook.db
+	rm -rf _build release submitted autograded feedback gradebook.db .coursepkg-grading
 
 ## student-branch: commit HEAD minus solutions/ and tests/ to the launch branch of _config.yml
 student-branch: $(BIN)/.installed

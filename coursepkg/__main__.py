@@ -8,6 +8,7 @@ Usage::
     python -m coursepkg benchmark modes --jobs 2 --out book/data/mode_benchmark.json
     python -m coursepkg benchmark mnist --cpu-budget 600 --threads 1 --out book/data/mnist_benchmark.json
     python -m coursepkg benchmark lsi --threads 2 --out book/data/lsi_benchmark.json
+    python -m coursepkg grade lab_2d_gan --workers 2          # from an nbgrader course directory
 
 Training runs on CUDA when present (``--device cpu`` to force the CPU), writes a
 checkpoint and a sample grid per epoch into ``--out``, and continues from there
@@ -18,6 +19,11 @@ Each benchmark prints its table and, with ``--out``, writes its results as JSON
 with the same provenance record (:func:`coursepkg.util.provenance.provenance`):
 ``modes`` is the mode coverage of the recap chapter, ``mnist`` the recipes of the
 MNIST lab at equal CPU time, ``lsi`` the searches of the LSI chapter.
+
+``grade`` autogrades every submission of a lab in an nbgrader course, each in
+sandboxes of its own, in parallel, and writes the gradebook, ``autograded/`` and
+``feedback/`` as ``nbgrader autograde`` and ``generate_feedback`` would
+(:mod:`coursepkg.grading.batch`).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import shlex
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import torch
 
@@ -37,6 +44,7 @@ from coursepkg.mnist import data as mnist_data
 from coursepkg.mnist import pretrained
 from coursepkg.mnist.train import RECIPES, train_gan, train_lenet
 from coursepkg.toy2d import benchmark as modes_benchmark
+from coursepkg.util.cli import positive_float, positive_int, size
 from coursepkg.util.files import write_json
 from coursepkg.util.provenance import format_provenance, provenance
 from coursepkg.util.runtime import use_available_cores
@@ -79,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     exporter.add_argument("--lenet", type=Path, required=True, help="run folder of train-lenet")
     exporter.add_argument("--dest", type=Path, default=pretrained.weights_dir())
     exporter.add_argument("--threads", type=int, default=None)
+    _add_grade(commands)
     benchmark = commands.add_parser("benchmark", help="run a benchmark, print its table, save it as JSON")
     benchmarks = benchmark.add_subparsers(dest="benchmark", required=True)
     for name, module in BENCHMARKS.items():
@@ -87,6 +96,74 @@ def _parser() -> argparse.ArgumentParser:
         module.add_arguments(command)
         command.add_argument("--out", type=Path, help="also write the results, with their provenance, as JSON here")
     return parser
+
+
+def _add_grade(commands: Any) -> None:
+    """The ``grade`` command's options; every limit has the default of :class:`~coursepkg.grading.sandbox.Limits`."""
+    from coursepkg.grading.sandbox import Limits
+
+    grade = commands.add_parser(
+        "grade",
+        help="autograde every submission of a lab, sandboxed, in parallel",
+        description="Autograde every submission of LAB in the nbgrader course COURSE (default: here): each in "
+        "sandboxes of its own, in parallel; write the gradebook, autograded/ and feedback/.",
+    )
+    grade.add_argument("lab", help="the assignment, e.g. lab_2d_gan")
+    grade.add_argument("--course", type=Path, default=Path("."), help="the course directory (default: .)")
+    grade.add_argument("--workers", type=positive_int, default=None, help="submissions at once (default: one per core)")
+    grade.add_argument("--scheduler", default=None, help="address of a Dask scheduler to send the jobs to instead")
+    grade.add_argument("--student", action="append", default=[], help="grade this student only (repeatable)")
+    grade.add_argument("--force", action="store_true", help="regrade submissions already graded from the same file")
+    defaults = Limits()
+    grade.add_argument("--memory", type=size, help=f"memory of a sandbox (default {defaults.memory >> 30} GiB)")
+    grade.add_argument("--processes", type=positive_int, help=f"processes of a sandbox (default {defaults.processes})")
+    grade.add_argument("--file-size", type=size, help=f"largest file (default {defaults.file_size >> 20} MiB)")
+    grade.add_argument("--disk", type=size, help=f"scratch and /tmp, each (default {defaults.disk >> 20} MiB)")
+    grade.add_argument(
+        "--cell-output", type=size, help=f"output kept per cell (default {defaults.cell_output >> 20} MiB)"
+    )
+    grade.add_argument("--deadline", type=positive_float, help=f"seconds per sandbox (default {defaults.deadline:g})")
+    grade.add_argument("--cell-timeout", type=positive_float, default=120.0, help="seconds per cell (default 120)")
+    grade.add_argument(
+        "--unsafe-no-sandbox",
+        action="store_true",
+        help="DANGER: run one trusted notebook (--student) without the sandbox, on a machine that cannot sandbox",
+    )
+
+
+def _grade(args: argparse.Namespace) -> int:
+    """Grade a lab's submissions (``python -m coursepkg grade``); print the summary."""
+    import dataclasses
+
+    from coursepkg.grading import batch
+    from coursepkg.grading.autograde import Settings
+    from coursepkg.grading.sandbox import Limits, SandboxUnavailable
+    from coursepkg.util.runtime import available_cores
+
+    chosen = {f.name: getattr(args, f.name) for f in dataclasses.fields(Limits) if getattr(args, f.name, None)}
+    settings = Settings(limits=Limits(**chosen), cell_timeout=args.cell_timeout)
+    if args.unsafe_no_sandbox:
+        print(
+            "WARNING: --unsafe-no-sandbox: the notebook's code will run unsandboxed, as this user, with this "
+            "machine's files and network. Use it for one notebook you trust, never for a class.",
+            file=sys.stderr,
+        )
+    try:
+        summary = batch.grade(
+            args.course,
+            args.lab,
+            workers=args.workers or available_cores(),
+            scheduler=args.scheduler,
+            students=args.student,
+            force=args.force,
+            settings=settings,
+            unsafe=args.unsafe_no_sandbox,
+        )
+    except SandboxUnavailable as error:
+        print(f"error: grading refused: {error}", file=sys.stderr)
+        return 2
+    print(summary.format())
+    return 1 if summary.failed else 0
 
 
 def _benchmark(args: argparse.Namespace, command: str) -> int:
@@ -117,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run a command; returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
+    if args.command == "grade":
+        return _grade(args)
     if args.command == "benchmark":  # each benchmark sets its own threads (one per run for modes)
         return _benchmark(args, "python -m coursepkg " + shlex.join(argv))
     _set_threads(args.threads)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import sys
 from types import ModuleType
 
 import nbformat
+from IPython.core.inputtransformer2 import TransformerManager
 
-from coursepkg.grading import lab_2d_gan, lab_js_divergence, lab_lsi, lab_mnist_gan
+from coursepkg.grading import isolation, lab_2d_gan, lab_js_divergence, lab_lsi, lab_mnist_gan, sandbox
 from coursepkg.grading.checks import CheckFailed
-from coursepkg.grading.isolation import judge, probe_in_subprocess, probe_plan, student_program
+from coursepkg.grading.isolation import judge, student_program
 from tests import lab_2d_variants, lab_js_variants, lab_lsi_variants, lab_mnist_variants
 from tests.conftest import ROOT
 from tests.lab_2d_variants import Variant
@@ -57,19 +59,28 @@ def program(notebook: nbformat.NotebookNode, variant: Variant | None = None) -> 
     return student_program(submitted(notebook, variant).cells)
 
 
+def run_program(sources: list[str]) -> tuple[dict[str, object], list[str]]:
+    """Run cell sources in one fresh namespace, here, as the notebook would; return it and the cells' errors."""
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    errors = []
+    for index, source in enumerate(sources):
+        try:
+            exec(compile(TransformerManager().transform_cell(source), f"<cell {index}>", "exec"), namespace)
+        except BaseException as error:  # noqa: BLE001 - a cheat's cell may even call exit()
+            errors.append(f"cell {index}: {type(error).__name__}: {error}")
+    return namespace, errors
+
+
 def failing_in_isolation(notebook: nbformat.NotebookNode, variant: Variant | None = None) -> dict[str, list[str]]:
-    """Autograde's isolated re-run of a submission: each failing test cell's messages."""
+    """The autograder's isolated re-run of a submission, in its sandbox: each failing test cell's messages."""
     cells = submitted(notebook, variant).cells
-    plan = probe_plan(cells)
-    observed = probe_in_subprocess(plan, cwd=ROOT, timeout=180)
-    failing = {}
-    for step in plan:
-        if "observe" in step:
-            messages = [
-                m for check in step["observe"] if (m := judge(tuple(check), observed[step["at"], tuple(check)]))
-            ]
-            if messages:
-                failing[cells[step["at"]].metadata["nbgrader"]["grade_id"]] = messages
+    salt = 1 + secrets.randbelow(2**31)
+    observed, _ = isolation.observe(cells, limits=sandbox.Limits(), salt=salt)
+    failing: dict[str, list[str]] = {}
+    for (at, check), looks in observed.items():
+        verdict = judge(check, looks, salt)
+        if verdict.failure:
+            failing.setdefault(cells[at].metadata["nbgrader"]["grade_id"], []).append(verdict.failure)
     return failing
 
 
@@ -88,9 +99,9 @@ def failing_cells(module: ModuleType, test_cells: dict[str, tuple[str, ...]], na
 
 _KERNEL_SCRIPT = """
 import contextlib, io, json, sys
-from coursepkg.grading.probe import _run_program
+from tests.grading_helpers import run_program
 request = json.load(sys.stdin)
-namespace, _ = _run_program(request["program"])
+namespace, _ = run_program(request["program"])
 failing = []
 for grade_id, source in request["tests"].items():
     try:

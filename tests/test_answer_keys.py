@@ -1,4 +1,4 @@
-"""The isolated re-run blocks exactly what it must: no reference function is reachable from a student's code."""
+"""The sandbox holds back exactly what it must: no reference function is reachable from a student's code."""
 
 from __future__ import annotations
 
@@ -13,29 +13,28 @@ from coursepkg.grading.isolation import SETUP_TAG, blocked_modules, import_graph
 from tests.conftest import ROOT
 from tests.grading_helpers import LABS, solution
 
-# Run in a fresh process, as the probe does: import the lab's checks, block its modules, run the
-# notebook's setup cells, then import every module that is left and look at what each one holds.
+# Run in a fresh process, as the sandbox does: every module the lab's sandbox does not hold is made unimportable,
+# the probes are imported and the notebook's setup cells run, then every module that is left is imported and
+# everything it holds is looked at.
 _REACHABLE = """
-import importlib, json, pkgutil, sys, types
-import coursepkg
-from coursepkg.grading.isolation import blocked_modules
-from coursepkg.grading.probe import _block, _run_program
+import importlib, json, sys, types
+from coursepkg.grading.isolation import blocked_modules, import_graph, sandbox_modules
 
 request = json.load(sys.stdin)
-lab = importlib.import_module("coursepkg.grading." + request["lab"])
-keys = set(lab.ANSWER_KEYS)
-blocked = blocked_modules(keys)
-for name in blocked:
-    _block(name)
-namespace, errors = _run_program(request["setup"], blocked)
-problems = [f"setup cell failed: {error}" for error in errors]
-for info in pkgutil.walk_packages(coursepkg.__path__, "coursepkg."):
-    if info.name in blocked or info.name.startswith("coursepkg.grading"):
-        continue
+keys = set(request["keys"])
+kept = sandbox_modules(keys)
+for name in import_graph():
+    if name not in kept:
+        sys.modules[name] = None
+for name in sorted(kept):
+    importlib.import_module(name)
+namespace = {"__name__": "__main__"}
+problems = []
+for source in request["setup"]:
     try:
-        importlib.import_module(info.name)
-    except ImportError as error:
-        problems.append(f"{info.name} is not blocked but cannot be imported: {error}")
+        exec(source.replace("%pip", "pass  #"), namespace)
+    except Exception as error:
+        problems.append(f"setup cell failed: {error!r}")
 
 
 def leaks(where, values):
@@ -48,11 +47,9 @@ def leaks(where, values):
 
 problems += leaks("the student's namespace", list(namespace.values()))
 for name, module in list(sys.modules.items()):
-    # The grader's own modules hold references by design: walling them off is the sandbox's job.
-    if module is None or not name.startswith("coursepkg") or name.startswith("coursepkg.grading"):
-        continue
-    problems += leaks(name, list(vars(module).values()))
-print(json.dumps({"problems": problems, "blocked": sorted(blocked)}))
+    if module is not None and name.startswith("coursepkg"):
+        problems += leaks(name, list(vars(module).values()))
+print(json.dumps({"problems": problems, "kept": sorted(kept)}))
 """
 
 
@@ -65,10 +62,12 @@ def _setup_cells(lab: str) -> list[str]:
 
 
 @pytest.mark.parametrize("lab", LABS)
-def test_no_module_a_student_can_reach_holds_a_reference_function(lab):
+def test_nothing_in_the_sandbox_holds_a_reference_function(lab):
+    """With only the sandbox's modules, the probes, the setup cells and every module left hold no answer key."""
+    keys = LABS[lab][0].ANSWER_KEYS
     result = subprocess.run(
         [sys.executable, "-c", _REACHABLE],
-        input=json.dumps({"lab": lab, "setup": _setup_cells(lab)}),
+        input=json.dumps({"keys": keys, "setup": _setup_cells(lab)}),
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -76,7 +75,8 @@ def test_no_module_a_student_can_reach_holds_a_reference_function(lab):
     )
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["problems"] == []
-    assert set(LABS[lab][0].ANSWER_KEYS) <= set(report["blocked"])
+    assert f"coursepkg.grading.probes.{lab}" in report["kept"]
+    assert not set(keys) & set(report["kept"])
 
 
 #: Exercises whose reference has another name.
@@ -94,7 +94,7 @@ def test_the_answer_keys_define_every_exercise(lab):
         for name, value in vars(importlib.import_module(key)).items()
         if getattr(value, "__module__", None) == key
     }
-    exercises = {_REFERENCE_NAMES.get(name, name) for check in module.CHECKS.values() for name in check.needs}
+    exercises = {_REFERENCE_NAMES.get(name, name) for check in module.CHECKS.values() for name in check.probe.needs}
     assert exercises <= defined, f"{sorted(exercises - defined)} are graded but in none of {module.ANSWER_KEYS}"
 
 
@@ -106,13 +106,18 @@ def test_the_closure_follows_imports_through_other_modules():
     assert not {"coursepkg.util.runtime", "coursepkg.mnist.data", "coursepkg.mnist.plots"} & blocked_modules(
         ["coursepkg.mnist.models", "coursepkg.toy2d.losses"]
     )
-    assert not any(name.startswith("coursepkg.grading") for name in import_graph())
+    # The probes import no answer key; the judges import theirs by design.
+    probes = {name for name in import_graph() if name.startswith("coursepkg.grading.probes.")}
+    assert len(probes) == 4
+    for name in probes:
+        lab = name.rpartition(".")[2]
+        assert name not in blocked_modules(LABS[lab][0].ANSWER_KEYS)
     # The probe passes a generator of keys: it must count once, not be used up.
     assert blocked_modules(iter(["coursepkg.lsi.measures"])) == blocked_modules(["coursepkg.lsi.measures"])
 
 
 def test_no_package_init_imports_anything():
-    # An import in an __init__ would load its modules, answer keys included, before the probe blocks them.
+    # An import in an __init__ would load its modules, answer keys included, wherever the package is imported.
     for init in (ROOT / "coursepkg").rglob("__init__.py"):
         tree = ast.parse(init.read_text())
         assert not [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))], init

@@ -15,14 +15,31 @@ import tomllib
 from tests.conftest import ROOT
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-#: Which declared dependencies each part may import: the student install, grading, authoring tools.
+#: Which declared dependencies each part may import: the student install, grading, and the authors' tools
+#: (which grade too: tools/benchmark_autograde).
+_EXTRAS = PYPROJECT["project"]["optional-dependencies"]
 PARTS = {
     "core": PYPROJECT["project"]["dependencies"],
-    "grading": PYPROJECT["project"]["dependencies"] + PYPROJECT["project"]["optional-dependencies"]["grading"],
-    "authoring": PYPROJECT["project"]["dependencies"] + PYPROJECT["project"]["optional-dependencies"]["authoring"],
+    "grading": PYPROJECT["project"]["dependencies"] + _EXTRAS["grading"],
+    "authoring": PYPROJECT["project"]["dependencies"] + _EXTRAS["grading"] + _EXTRAS["authoring"],
 }
-#: Modules that only instructors run (nbgrader's plugin and the probe it starts).
-GRADING_ONLY = {"coursepkg.grading.nbgrader_plugin", "coursepkg.grading.probe"}
+#: Modules that only instructors run: grading a class, in sandboxes. The labs' checks (``lab_*``, ``checks``,
+#: ``observe``, ``probes``) are the students' too: their test cells import them.
+GRADING_ONLY = {
+    f"coursepkg.grading.{name}"
+    for name in (
+        "autograde",
+        "batch",
+        "execute",
+        "isolation",
+        "nbgrader_plugin",
+        "probe",
+        "records",
+        "sandbox",
+        "similarity",
+        "submission",
+    )
+}
 
 
 @cache
@@ -41,7 +58,9 @@ def _third_party_imports(path: Path) -> set[str]:
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module.split(".")[0])
-    return {name for name in names if name not in sys.stdlib_module_names and name not in ("coursepkg", "tools")}
+    return {
+        name for name in names if name not in sys.stdlib_module_names and name not in ("coursepkg", "tools", "tests")
+    }
 
 
 def _modules() -> list[tuple[str, Path]]:

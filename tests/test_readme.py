@@ -62,7 +62,9 @@ def test_a_chapters_row_names_its_files_and_they_name_it(chapter, page, solution
 def test_the_layout_table_lists_every_module_of_every_folder():
     listed = {row[0]: {name.strip().strip("`") for name in row[1].split(",")} for row in LAYOUT}
     folders = {"tools/"} | {
-        f"coursepkg/{path.name}/" for path in (ROOT / "coursepkg").iterdir() if (path / "__init__.py").exists()
+        f"{init.parent.relative_to(ROOT)}/"
+        for init in (ROOT / "coursepkg").rglob("__init__.py")
+        if init.parent.name != "coursepkg"
     }
     assert set(listed) == folders
     for folder, modules in listed.items():
