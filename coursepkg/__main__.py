@@ -2,6 +2,7 @@
 
 Usage::
 
+    python -m coursepkg fetch-mnist                        # all 70,000 digits into $COURSEPKG_DATA (internet)
     python -m coursepkg train-gan --out runs/gan --epochs 150
     python -m coursepkg train-lenet --out runs/lenet --epochs 30
     python -m coursepkg export --gan runs/gan --lenet runs/lenet
@@ -87,6 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     exporter.add_argument("--lenet", type=Path, required=True, help="run folder of train-lenet")
     exporter.add_argument("--dest", type=Path, default=pretrained.weights_dir())
     exporter.add_argument("--threads", type=int, default=None)
+    fetch = commands.add_parser("fetch-mnist", help="download the full MNIST into the data folder (needs the internet)")
+    fetch.add_argument(
+        "--root", type=Path, default=None, help="data folder (default: $COURSEPKG_DATA or ~/.cache/coursepkg)"
+    )
     _add_grade(commands)
     benchmark = commands.add_parser("benchmark", help="run a benchmark, print its table, save it as JSON")
     benchmarks = benchmark.add_subparsers(dest="benchmark", required=True)
@@ -196,6 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "grade":
         return _grade(args)
+    if args.command == "fetch-mnist":
+        for split in ("train", "test"):
+            mnist_data.load_split(split, root=args.root, download=True)
+        print(f"MNIST is in {mnist_data.data_dir(args.root)}: every command and lab now uses all 70,000 digits.")
+        return 0
     if args.command == "benchmark":  # each benchmark sets its own threads (one per run for modes)
         return _benchmark(args, "python -m coursepkg " + shlex.join(argv))
     _set_threads(args.threads)

@@ -155,6 +155,41 @@ def test_fast_pooling_gives_the_same_log_probabilities_without_changing_the_mode
     assert torch.equal(lsi_pooling.MaxPool2x2()(odd), torch.nn.MaxPool2d(2)(odd))
 
 
+def test_judge_elites_scores_each_elite_with_both_networks(tiny_run, models):
+    generator, lenet, discriminator = models["generator"], models["lenet5"], models["discriminator"]
+    probability, real = lsi_archive.judge_elites(
+        tiny_run.archive, generator, lenet, discriminator, digit=8, batch_size=7
+    )
+    assert probability.shape == real.shape == (len(tiny_run.archive),)
+    images = lsi_measures.decode(tiny_run.archive.data("solution"), generator)
+    with torch.inference_mode():
+        assert np.allclose(probability, lsi_measures.digit_probability(lenet, images, 8).numpy(), atol=1e-6)
+        assert np.allclose(real, lsi_measures.realness(discriminator, images).numpy(), atol=1e-6)
+    assert np.allclose(probability, tiny_run.archive.data("objective"), atol=1e-6)  # the search's own objective
+    rescored = lsi_archive.discriminator_archive(tiny_run.archive, generator, discriminator)
+    assert np.isclose(np.sort(real), np.sort(rescored.data("objective")), atol=1e-6).all()
+    with pytest.raises(ValueError, match="0 to 9"):
+        lsi_archive.judge_elites(tiny_run.archive, generator, lenet, discriminator, digit=10)
+
+
+def test_measure_quantiles_and_cells_per_digit(tiny_run):
+    bold = tiny_run.archive.data("measures")[:, 0]
+    values = lsi_archive.measure_quantiles(tiny_run.archive, 0, 5)
+    assert values.shape == (5,) and np.all(np.diff(values) >= 0)
+    assert values[0] == pytest.approx(np.quantile(bold, 0.05)) and values[-1] == pytest.approx(np.quantile(bold, 0.95))
+    archive = lsi_search.make_scheduler(
+        lsi_search.LSIConfig("digits", cells=(4, 2, 10)), seed=0, ranges=[(0, 784), (0.5, 1), (-0.5, 9.5)]
+    ).result_archive
+    assert lsi_archive.cells_per_digit(archive).tolist() == [0] * 10
+    measures = np.array([[100, 0.9, 3], [500, 0.9, 3], [100, 0.6, 3], [100, 0.9, 7], [100, 0.9, 3]])
+    archive.add(np.zeros((5, 128)), np.full(5, 0.5), measures)  # the last one lands in the first one's cell
+    assert lsi_archive.cells_per_digit(archive).tolist() == [0, 0, 0, 3, 0, 0, 0, 1, 0, 0]
+    with pytest.raises(ValueError, match="3D archive"):
+        lsi_archive.cells_per_digit(tiny_run.archive)
+    with pytest.raises(ValueError, match="empty"):
+        lsi_archive.measure_quantiles(lsi_archive.digit_slice(archive, 0), 0, 3)
+
+
 def test_figures_are_titled_and_labelled(tiny_run, models):
     fig = lsi_plots.plot_heatmap(tiny_run.archive, title="eights", colorbar_label="P(8)")
     ax = fig.axes[0]
@@ -164,6 +199,67 @@ def test_figures_are_titled_and_labelled(tiny_run, models):
         tiny_run.archive, models["generator"], boldness_values=[50, 100, 150], lightness_values=[0.7, 0.9], title="grid"
     )
     assert fig.axes[0].get_title() == "grid" and fig.axes[0].get_xlabel() == "boldness"
+    fig = lsi_plots.plot_heatmap(tiny_run.archive, title="marked", marks={"typical": 150.0})
+    (line,) = fig.axes[0].get_lines()
+    assert line.get_xdata()[0] == 150 and [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["typical"]
+    fig = lsi_plots.plot_heatmaps({"first": tiny_run.archive, "second": tiny_run.archive}, title="both", vmax=0.5)
+    heatmaps = [ax for ax in fig.axes if ax.get_title()]
+    assert fig.get_suptitle() == "both" and [ax.get_title() for ax in heatmaps] == ["first", "second"]
+    assert all("boldness" in ax.get_xlabel() and "lightness" in ax.get_ylabel() for ax in heatmaps)
+    assert heatmaps[0].get_xlim()[1] < 784  # fitted to the elites
+    images = torch.rand(3, 784)
+    fig = lsi_plots.plot_scored_digits(
+        images, boldness=[1, 2, 3], lightness=[0.5, 0.6, 0.7], probability=[0.1, 0.2, 0.3], digit=8, title="scored"
+    )
+    assert fig.get_suptitle() == "scored" and fig.axes[2].get_title() == "b 3, ℓ 0.70\nP(8) 0.30"
+
+
+def test_cells_per_digit_is_a_labelled_bar_chart():
+    counts = [294, 136, 273, 233, 246, 249, 233, 210, 282, 255]
+    fig = lsi_plots.plot_cells_per_digit(counts, title="cells per digit", capacity=1250)
+    ax = fig.axes[0]
+    assert ax.get_title() == "cells per digit"
+    assert "digit" in ax.get_xlabel() and ax.get_ylabel() == "cells filled (of 1,250)"
+    assert [bar.get_height() for bar in ax.patches] == counts
+    assert [text.get_text() for text in ax.texts] == [f"{count:,}" for count in counts]
+    assert [tick.get_text() for tick in ax.get_xticklabels()] == [str(digit) for digit in range(10)]
+
+
+def test_digit_styles_show_every_digit_along_a_measure(models):
+    digits = lsi_search.LSIConfig("digits", cells=(10, 5, 10), emitters=2, batch_size=32, es="sep_cma_es")
+    archive = lsi_search.run_lsi(models["generator"], models["lenet5"], digit=None, iterations=8, config=digits).archive
+    slices = [lsi_archive.digit_slice(archive, digit) for digit in range(10)]
+    slices = [piece for piece in slices if len(piece)]
+    fig = lsi_plots.plot_digit_styles(slices, models["generator"], measure=1, count=4, title="styles")
+    ax = fig.axes[0]
+    assert ax.get_title() == "styles" and ax.get_xlabel() == "percentile of the digit's lightness"
+    assert len(ax.get_yticklabels()) == len(slices) and [t.get_text() for t in ax.get_xticklabels()][0] == "5%"
+
+
+def test_benchmark_rows_and_figure_read_the_saved_results():
+    history = [
+        {"evaluations": e, "cells": c, "qd_score": c * 0.9, "iterations": e // 150, "best": 1.0, "seconds": e / 1e4}
+        for e, c in ((250_000, 10_000), (500_000, 15_000), (1_500_000, 22_000))
+    ]
+    run = {
+        "name": "ours",
+        "seconds": 150.0,
+        "evaluate_seconds": 90.0,
+        "seconds_per_iteration": 0.0151,
+        "history": history,
+    }
+    slow = {**run, "name": "slow", "history": [{**row, "cells": row["cells"] // 2} for row in history]}
+    results = {"runs": [run, slow], "seed_figures": lsi_benchmark.SEED_FIGURES, "iterations": 10_000, "seed": 0}
+    assert lsi_benchmark.speed_rows(results)[0] == {"search": "ours", "ms/it": 15.1, "total s": 150, "networks": 0.6}
+    assert lsi_benchmark.coverage_rows(results) == [
+        {"search": "ours", "0.5 M": 15_000, "1.5 M": 22_000, "to 21,083": 1.5},
+        {"search": "slow", "0.5 M": 7_500, "1.5 M": 11_000, "to 21,083": None},
+    ]
+    fig = lsi_plots.plot_benchmark_coverage(results, title="coverage", this_run=(225_000, 8_000))
+    ax = fig.axes[0]
+    assert ax.get_title() == "coverage" and "evaluations" in ax.get_xlabel() and "cells" in ax.get_ylabel()
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels == ["ours, 150 s", "slow, 150 s", "tutorial on a GPU, 451 s", "this chapter's run"]
 
 
 def test_benchmark_command_prints_its_table_and_writes_json(capsys, tmp_path, monkeypatch):

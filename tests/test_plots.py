@@ -63,3 +63,21 @@ def test_bad_inputs_raise_clear_errors(trained):
         plots.plot_decision_surface(gan.discriminate, data, torch.zeros(5))
     with pytest.raises(ValueError, match="k discriminator losses per generator loss"):
         plots.plot_losses({"d_loss": [1.0, 2.0, 3.0], "g_loss": [1.0, 2.0]})
+
+
+def test_plot_gan_game_draws_a_titled_diagram_of_the_game(tmp_path):
+    fig = plots.plot_gan_game()
+    ax = fig.axes[0]
+    assert ax.get_title() == "The GAN game" and not ax.axison
+    texts = " ".join(t.get_text() for t in ax.texts)
+    for part in ("noise", "real data", "generator $G$", "discriminator $D$", "G's loss", "D's loss", "update $D$"):
+        assert part in texts
+    # Portrait, for a phone; big type; the boxes inside the figure.
+    width, height = fig.get_size_inches()
+    assert height > width and min(t.get_fontsize() for t in ax.texts) >= 12
+    fig.canvas.draw()
+    box = fig.get_window_extent()
+    for text in ax.texts:
+        extent = text.get_window_extent()
+        assert extent.x0 >= box.x0 and extent.x1 <= box.x1 and extent.y0 >= box.y0 and extent.y1 <= box.y1
+    assert _saved(fig, tmp_path) > 20_000

@@ -2,9 +2,14 @@
 
 A lab page is the *student* version of a lab, made by ``nbgrader
 generate_assignment`` (solutions replaced by ``raise NotImplementedError()``,
-hidden tests removed), showing the outputs of the *solution*: every figure a
-reader sees is what a correct submission draws. Solution and test cells keep no
-output, so nothing of the solution or of the hidden tests reaches the book.
+hidden tests removed), showing what a correct submission gives: the student
+version runs with the solution's answers in its answer cells, so every figure a
+reader sees is what a correct submission draws, and each check cell shows what
+its visible checks print when they pass. Answer cells keep no output, and the
+hidden tests are not in the student version, so nothing of the solution or of
+the hidden tests reaches the book. The page's cells are tagged ``exercise``
+(code to write), ``answer`` (a written answer) and ``check`` (a test cell), which
+the book's style sheet (``book/_static/course.css``) labels for a reader.
 
 Usage, from the repository root::
 
@@ -42,6 +47,7 @@ from nbclient import NotebookClient
 from nbformat import NotebookNode
 
 __all__ = [
+    "answered",
     "book_page",
     "check_in_sync",
     "lab_names",
@@ -168,12 +174,43 @@ def squash_progress(outputs: list[NotebookNode]) -> list[NotebookNode]:
     return [o for o in merged if o.output_type != "stream" or o.text.strip()]
 
 
-def merge_outputs(student: NotebookNode, executed: NotebookNode) -> NotebookNode:
-    """Copy the executed solution's outputs onto the student version, cell by cell.
+def answered(student: NotebookNode, solution: NotebookNode) -> NotebookNode:
+    """The student version with the solution's answers in its answer cells (its test cells as released).
 
-    Only instructor cells (neither solution nor test cells) get outputs: the
-    output of a solution cell could show solution code, and that of a test cell
-    names the hidden checks.
+    Raises:
+        ValueError: if the two notebooks do not have the same answer cells.
+    """
+    answers = {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in solution.cells
+        if c.metadata.get("nbgrader", {}).get("solution")
+    }
+    filled = copy.deepcopy(student)
+    for cell in filled.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            if grade_id not in answers:
+                raise ValueError(f"The student version has an answer cell {grade_id!r} that the solution lacks.")
+            cell.source = answers[grade_id]
+    return filled
+
+
+def _tag(cell: NotebookNode) -> str | None:
+    """The tag a book page gives each kind of nbgrader cell, for the style sheet to label."""
+    nbgrader = cell.metadata.get("nbgrader", {})
+    if nbgrader.get("solution"):
+        return "exercise" if cell.cell_type == "code" else "answer"
+    if nbgrader.get("grade") and cell.cell_type == "code":
+        return "check"
+    return None
+
+
+def merge_outputs(student: NotebookNode, executed: NotebookNode) -> NotebookNode:
+    """Copy the outputs of the answered student version onto the student version, cell by cell.
+
+    Answer cells get none (their output could show the solution); check cells get what
+    their visible checks print when the answers are right; every cell of nbgrader's
+    gets its tag (:func:`_tag`).
 
     Raises:
         ValueError: if the two notebooks do not have the same cells.
@@ -183,10 +220,12 @@ def merge_outputs(student: NotebookNode, executed: NotebookNode) -> NotebookNode
         raise ValueError("The student version and the executed solution have different cells.")
     page = copy.deepcopy(student)
     for cell, source in zip(page.cells, executed.cells, strict=True):
+        tag = _tag(cell)
+        if tag:
+            cell.metadata["tags"] = sorted({*cell.metadata.get("tags", []), tag})
         if cell.cell_type != "code":
             continue
-        nbgrader = cell.metadata.get("nbgrader", {})
-        if nbgrader.get("solution") or nbgrader.get("grade"):
+        if tag == "exercise":
             cell.outputs, cell.execution_count = [], None
         else:
             cell.outputs, cell.execution_count = squash_progress(source.outputs), source.execution_count
@@ -203,7 +242,8 @@ def book_page(root: Path, lab: str, *, timeout: int = 600) -> NotebookNode:
     solution = nbformat.read(path, as_version=4)
     if sync_repository(solution, repository_spec(root)):
         nbformat.write(solution, path)
-    page = merge_outputs(student_version(root, lab), _execute(solution, path.parent, timeout))
+    student = student_version(root, lab)
+    page = merge_outputs(student, _execute(answered(student, solution), path.parent, timeout))
     page.metadata["coursepkg"] = {
         "generated_from": f"{SOLUTIONS}/{lab}/{lab}.ipynb",
         "solution_sha256": solution_digest(solution),

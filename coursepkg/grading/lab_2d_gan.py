@@ -188,7 +188,7 @@ def _judge_sample_details(observations: Observations) -> str:
     return "the latent noise of sample() is standard normal."
 
 
-# ---------------------------------------------------------------- Exercise 2: the two steps
+# ---------------------------------------------------------------- Exercises 2a and 2b: the two steps
 
 
 def _reference_run(name: str, scale: float) -> tuple[list[float], list[torch.Tensor], torch.Tensor]:
@@ -290,7 +290,7 @@ def _judge_step_details(name: str) -> Callable[[Observations], str]:
     return judge
 
 
-# ---------------------------------------------------------------- Exercise 2: the training loop
+# ---------------------------------------------------------------- Exercise 2c: the training loop
 
 
 def _judge_train_gan(observations: Observations) -> str:

@@ -36,10 +36,12 @@ __all__ = [
     "SEED_FIGURES",
     "Contender",
     "add_arguments",
+    "coverage_rows",
     "format_table",
     "run",
     "run_benchmark",
     "run_config",
+    "speed_rows",
 ]
 
 
@@ -162,6 +164,55 @@ def _at(history: list[dict], evaluations: int) -> dict | None:
     """The last checkpoint with at most ``evaluations`` evaluations, if the run got that far."""
     reached = [row for row in history if row["evaluations"] <= evaluations]
     return reached[-1] if reached and history[-1]["evaluations"] >= evaluations else None
+
+
+def speed_rows(results: dict) -> list[dict]:
+    """The speed of each run, one row each: a table narrow enough for a phone.
+
+    Args:
+        results: what :func:`run_benchmark` returned (or the command saved).
+
+    Returns:
+        ``[{"search", "ms/it", "total s", "networks"}, ...]``: the run's name, milliseconds
+        per iteration (1 decimal), wall-clock seconds (whole) and the share of them spent in
+        the generator, LeNet-5 and the measures (a fraction, 2 decimals).
+    """
+    return [
+        {
+            "search": run["name"],
+            "ms/it": round(run["seconds_per_iteration"] * 1000, 1),
+            "total s": round(run["seconds"]),
+            "networks": round(run["evaluate_seconds"] / run["seconds"], 2),
+        }
+        for run in results["runs"]
+    ]
+
+
+def coverage_rows(results: dict) -> list[dict]:
+    """Each run's cells filled at each of :data:`MARKS`, and when it reached the tutorial's cells.
+
+    Args:
+        results: what :func:`run_benchmark` returned (or the command saved).
+
+    Returns:
+        ``[{"search", "0.5 M", "1.5 M", "4.5 M", "to 21,083"}, ...]``: the cells filled after
+        each mark the runs got to (``None`` where a run stopped earlier), then the millions of
+        evaluations after which the run first held the seed tutorial's cells
+        (``SEED_FIGURES["cells"]``, 2 decimals; ``None`` if never).
+    """
+    target = results["seed_figures"]["cells"]
+    last = max(run["history"][-1]["evaluations"] for run in results["runs"])
+    marks = [mark for mark in MARKS if mark <= last] or [last]
+    rows = []
+    for run in results["runs"]:
+        row: dict = {"search": run["name"]}
+        for mark in marks:
+            checkpoint = _at(run["history"], mark)
+            row[f"{mark / 1e6:g} M"] = None if checkpoint is None else checkpoint["cells"]
+        reached = [checkpoint for checkpoint in run["history"] if checkpoint["cells"] >= target]
+        row[f"to {target:,}"] = round(reached[0]["evaluations"] / 1e6, 2) if reached else None
+        rows.append(row)
+    return rows
 
 
 def format_table(results: dict) -> str:

@@ -36,6 +36,8 @@ __all__ = [
     "SCALES",
     "course_split",
     "data_dir",
+    "describe_source",
+    "has_full_mnist",
     "fingerprint",
     "lenet_input",
     "load_split",
@@ -93,7 +95,32 @@ def _caller_outside_package() -> int:
     return level
 
 
-def load_split(split: str, *, root: str | os.PathLike | None = None, download: bool = False) -> MNIST:
+def has_full_mnist(root: str | os.PathLike | None = None) -> bool:
+    """Whether the data folder (see :func:`data_dir`) holds the full MNIST, all 70,000 digits."""
+    try:
+        MNIST(str(data_dir(root)), train=True)
+    except RuntimeError:  # torchvision: "Dataset not found"
+        return False
+    return True
+
+
+def describe_source(root: str | os.PathLike | None = None) -> str:
+    """Where this machine's digits come from, in a sentence without paths (the MNIST lab prints it).
+
+    Used by the MNIST and LSI labs (``book/lab_mnist_gan.ipynb``, ``book/lab_lsi.ipynb``).
+    """
+    if has_full_mnist(root):
+        return "Digits: the full MNIST from your data folder (60,000 training and 10,000 test digits)."
+    return (
+        "Digits: the real MNIST digits shipped with coursepkg, 5,000 of the 60,000 training digits\n"
+        "(500 per class) and the official 10,000 test digits. The full set is not in your data\n"
+        "folder; with internet access, `python -m coursepkg fetch-mnist` puts it there."
+    )
+
+
+def load_split(
+    split: str, *, root: str | os.PathLike | None = None, download: bool = False, quiet: bool = False
+) -> MNIST:
     """Load an official MNIST split with torchvision, or the shipped digits when it is missing.
 
     Args:
@@ -101,6 +128,8 @@ def load_split(split: str, *, root: str | os.PathLike | None = None, download: b
         root: data folder holding ``MNIST/raw`` (see :func:`data_dir`).
         download: let torchvision download the full data set into ``root``
             (needs the internet).
+        quiet: no warning when the shipped digits stand in for the full set (the caller says so:
+            :func:`describe_source`).
 
     Returns:
         A :class:`torchvision.datasets.MNIST` whose ``.data`` is ``(n, 28, 28)``
@@ -119,7 +148,7 @@ def load_split(split: str, *, root: str | os.PathLike | None = None, download: b
         return MNIST(str(folder), train=train, download=download)
     except RuntimeError:  # torchvision: "Dataset not found. You can use download=True ..."
         pass
-    if train and not _warned_about_fallback:
+    if train and not quiet and not _warned_about_fallback:
         _warned_about_fallback = True
         warnings.warn(
             f"Full MNIST not found in {folder / 'MNIST' / 'raw'}: using the 5,000 training digits shipped with "
@@ -151,7 +180,7 @@ def lenet_input(images: torch.Tensor) -> torch.Tensor:
 
 
 def course_split(
-    part: str, *, scale: str = "gan", root: str | os.PathLike | None = None
+    part: str, *, scale: str = "gan", root: str | os.PathLike | None = None, quiet: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The digits of the course's ``"fit"`` or ``"heldout"`` part, in memory.
 
@@ -160,6 +189,7 @@ def course_split(
             ``"heldout"`` (test digits ``[5000, 10000)``).
         scale: ``"gan"`` for ``[-1, 1]`` or ``"lenet"`` for LeNet-5's normalisation.
         root: data folder (see :func:`data_dir`).
+        quiet: no warning when the shipped digits stand in for the full set (see :func:`load_split`).
 
     Returns:
         ``(images, labels)``: ``(n, 1, 28, 28)`` float32 and ``(n,)`` int64.
@@ -170,7 +200,7 @@ def course_split(
     if part == "heldout":
         pixels, labels = test.data[HELDOUT_START:], test.targets[HELDOUT_START:]
     else:
-        train = load_split("train", root=root)
+        train = load_split("train", root=root, quiet=quiet)
         pixels = torch.cat([train.data, test.data[:HELDOUT_START]])
         labels = torch.cat([train.targets, test.targets[:HELDOUT_START]])
     return scale_images(pixels, scale), labels

@@ -1,29 +1,41 @@
-"""Animations of GAN training that play in a browser with no server.
+"""Animations of GAN training that play in any browser, offline, and stay light.
 
 Training records snapshots (:func:`coursepkg.toy2d.training.train` with ``record=``);
-the functions here turn them into matplotlib animations and then into one
-self-contained HTML snippet (``FuncAnimation.to_jshtml``: every frame embedded as
-a PNG, with play/step controls), which a notebook shows and a static book keeps.
-Frames are few (tens) and the resolution modest, so each animation stays well
-under :data:`MAX_BYTES`.
+the functions here draw them as the frames of a matplotlib figure and encode the
+frames as one small H.264 video (MP4, through imageio-ffmpeg, whose wheel bundles
+ffmpeg). :class:`Animation` embeds it in an HTML ``<video>`` with the browser's own
+controls, as a data URI: a static book keeps it, and nothing loads from the network.
+Its poster, what a reader sees before pressing play and all that a printed page
+keeps, is the *last* frame: where training ended. A notebook shows the video;
+a PDF or any viewer without HTML gets the last frame as a JPEG image.
+
+The figures are portrait (the main panel above, the losses below), so that a
+phone shows them as large as a desktop does.
 
 * :func:`recorder_1d` / :func:`animate_1d`: data and generator histograms with
   the discriminator's curve, the picture of Goodfellow et al. (2014, figure 1).
 * :func:`recorder_2d` / :func:`animate_2d`: generator samples over the
-  discriminator's decision surface (or a WGAN critic's values), losses beside.
+  discriminator's decision surface (or a WGAN critic's values), losses below.
 * :func:`animate_latent_map`: the generator's image of a grid of the 2D latent
   space, deforming as it learns.
+
+The recap chapter (``book/gan_recap.ipynb``) shows them.
 """
 
 from __future__ import annotations
 
-import re
+import base64
+import html
+import io
+import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
+import imageio_ffmpeg
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.animation import FuncAnimation
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -42,87 +54,161 @@ __all__ = [
     "recorder_2d",
 ]
 
-#: Largest HTML an animation may take (the book's budget per animation).
-MAX_BYTES = 5_000_000
-_DPI = 72
+#: Largest HTML an animation may take: ten of them, with the text, keep a page under 5 MB.
+MAX_BYTES = 450_000
+#: Portrait figures, 520 x 700 pixels, which a 414 px phone shrinks by less than a third.
+_FIGSIZE = (5.2, 7.0)
+#: A blank strip at the bottom of every frame, in inches: browsers draw a paused
+#: video's controls over the bottom of the picture, here and not over the legend.
+_CONTROLS_STRIP = 0.7
+_DPI = 100
+#: H.264 quality (lower is better and larger; 23 is x264's default).
+_CRF = 26
+#: JPEG quality of the poster: as sharp as the video, at two thirds of a PNG's size.
+_JPEG_QUALITY = 85
 _SURFACES = ("probability", "critic")
-# matplotlib's player links Font Awesome from a CDN for its button icons. The
-# book loads nothing from the network, so the link goes and the icons become
-# Unicode symbols, which need no font download (the buttons keep their titles).
-_REMOTE_STYLESHEET = re.compile(r'<link rel="stylesheet"\s+href="(https?:)?//[^"]*"\s*/?>')
-_ICON = re.compile(r'<i class="fa (fa-[a-z-]+(?: fa-flip-horizontal)?)"></i>')
-_SYMBOLS = {
-    "fa-minus": "\u2212",
-    "fa-fast-backward": "|\u25c1",
-    "fa-step-backward": "\u25c1",
-    "fa-play fa-flip-horizontal": "\u25c0",
-    "fa-pause": "\u275a\u275a",
-    "fa-play": "\u25b6",
-    "fa-step-forward": "\u25b7",
-    "fa-fast-forward": "\u25b7|",
-    "fa-plus": "+",
-}
 
 
+@dataclass(frozen=True, repr=False)
 class Animation:
-    """An animation as one HTML snippet; Jupyter displays it.
+    """An encoded animation; Jupyter shows it as a video, viewers without HTML as its last frame.
 
     Attributes:
-        html: the snippet: a ``<div>`` of controls, the frames as base64 PNGs and
-            the script that plays them.
+        video: the frames as an H.264 MP4 file.
+        poster: the last frame as a JPEG file.
         frames: number of frames.
+        width: width of a frame in pixels.
+        height: height of a frame in pixels.
+        title: what the animation shows, the video's accessible label.
+        note: one line shown under the video.
     """
 
-    def __init__(self, html: str, frames: int) -> None:
-        self.html, self.frames = html, frames
+    video: bytes
+    poster: bytes
+    frames: int
+    width: int
+    height: int
+    title: str
+    note: str
+
+    @property
+    def html(self) -> str:
+        """One ``<div class="animation">``: the video with its controls, the last frame as poster, the note."""
+        video = base64.b64encode(self.video).decode()
+        poster = base64.b64encode(self.poster).decode()
+        label = html.escape(self.title, quote=True)
+        return (
+            '<div class="animation">'
+            f'<video controls muted playsinline preload="metadata" width="{self.width}" height="{self.height}" '
+            f'style="max-width: 100%; height: auto" title="{label}" aria-label="{label}" '
+            f'poster="data:image/jpeg;base64,{poster}">'
+            f'<source type="video/mp4" src="data:video/mp4;base64,{video}">'
+            "</video>"
+            f'<p style="font-size: 0.85em; margin-top: 0.2em">{html.escape(self.note)}</p>'
+            "</div>"
+        )
 
     @property
     def size_bytes(self) -> int:
         """Size of the HTML in bytes (UTF-8)."""
         return len(self.html.encode())
 
+    def __repr__(self) -> str:
+        return f"<Animation: {self.frames} frames of {self.width} x {self.height} pixels, {self.size_bytes:,} bytes>"
+
     def _repr_html_(self) -> str:
         return self.html
 
+    def _repr_jpeg_(self) -> bytes:
+        return self.poster
+
+
+def _pixels(fig: Figure) -> np.ndarray:
+    """The figure as drawn now: ``(height, width, 3)`` uint8 RGB, padded with white to even sizes (H.264 needs them)."""
+    fig.canvas.draw()
+    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3]
+    height, width = rgb.shape[:2]
+    return np.pad(rgb, ((0, height % 2), (0, width % 2), (0, 0)), constant_values=255)
+
 
 def animate(
-    fig: Figure, update: Callable[[int], None], frames: int, *, fps: float = 4, max_bytes: int = MAX_BYTES
+    fig: Figure,
+    update: Callable[[int], None],
+    frames: int,
+    *,
+    title: str,
+    note: str = "",
+    fps: float = 4,
+    max_bytes: int = MAX_BYTES,
 ) -> Animation:
-    """Render ``update(0)``, ..., ``update(frames - 1)`` of ``fig`` into an :class:`Animation`.
+    """Draw ``update(0)``, ..., ``update(frames - 1)`` of ``fig`` and encode them as an :class:`Animation`.
 
     The figure is closed afterwards, so a notebook shows the animation only.
-    The HTML loads nothing from the network: matplotlib's link to Font Awesome
-    is removed and the buttons show Unicode symbols.
 
     Args:
         fig: the figure that ``update`` redraws.
         update: draws frame ``i`` by changing the figure's artists.
         frames: number of frames, at least 1.
+        title: what the animation shows (the video's accessible label).
+        note: one line shown under the video; by default it says that the
+            picture is the last frame.
         fps: frames per second when playing.
         max_bytes: largest HTML allowed.
 
     Returns:
-        The animation, set to play once (the controls replay or loop it).
+        The animation, whose poster is the last frame.
 
     Raises:
-        ValueError: if ``frames < 1``, or the HTML would exceed ``max_bytes`` or
-            lost frames to matplotlib's ``animation.embed_limit``.
+        ValueError: if ``frames < 1``, or the HTML would exceed ``max_bytes``.
     """
     if frames < 1:
         raise ValueError(f"an animation needs at least 1 frame, got {frames}.")
     try:
-        html = FuncAnimation(fig, update, frames=frames, interval=1000 / fps).to_jshtml(default_mode="once")
+        update(0)
+        first = _pixels(fig)
+        height, width = first.shape[:2]
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder, "animation.mp4")
+            writer = imageio_ffmpeg.write_frames(
+                str(path),
+                (width, height),
+                fps=fps,
+                codec="libx264",
+                quality=None,
+                macro_block_size=2,
+                ffmpeg_log_level="error",
+                # Small and seekable: x264's slow preset, its tuning for flat
+                # drawings, and the index at the start of the file.
+                output_params=["-crf", str(_CRF), "-preset", "slow", "-tune", "animation", "-movflags", "+faststart"],
+            )
+            writer.send(None)
+            writer.send(first)
+            last = first
+            for i in range(1, frames):
+                update(i)
+                last = _pixels(fig)
+                writer.send(last)
+            writer.close()
+            video = path.read_bytes()
     finally:
         plt.close(fig)
-    html = _ICON.sub(lambda match: _SYMBOLS[match.group(1)], _REMOTE_STYLESHEET.sub("", html))
-    embedded = len(re.findall(r"frames\[\d+\] = ", html))
-    size = len(html.encode())
-    if size > max_bytes or embedded != frames:
+    poster = io.BytesIO()
+    plt.imsave(poster, last, format="jpeg", pil_kwargs={"quality": _JPEG_QUALITY})
+    result = Animation(
+        video=video,
+        poster=poster.getvalue(),
+        frames=frames,
+        width=width,
+        height=height,
+        title=title,
+        note=note or "The picture is the last frame: press play to watch from the first.",
+    )
+    if result.size_bytes > max_bytes:
         raise ValueError(
-            f"the animation takes {size:,} bytes with {embedded} of {frames} frames embedded; the budget is "
-            f"{max_bytes:,} bytes: use fewer frames, fewer points or a smaller figure."
+            f"the animation takes {result.size_bytes:,} bytes; the budget is {max_bytes:,} bytes: "
+            "use fewer frames, fewer points or a smaller figure."
         )
-    return Animation(html, frames)
+    return result
 
 
 def recorder_1d(xs: torch.Tensor, *, n_samples: int = 4000, seed: int = 0) -> Callable[[Variant], dict]:
@@ -190,14 +276,16 @@ def recorder_2d(
     return record
 
 
-def _figure_with_losses(run: TrainingRun, *, smoothing: int) -> tuple[Figure, Axes, Callable[[int], None]]:
-    # The main panel on the left; the whole loss history on the right, with a
+def _figure_with_losses(run: TrainingRun, *, title: str, smoothing: int) -> tuple[Figure, Axes, Callable[[int], None]]:
+    # The main panel above, titled as its last frame (the longest title, which
+    # the layout must leave room for); the whole loss history below, with a
     # cursor at the frame's step.
-    fig, (ax, ax_loss) = plt.subplots(1, 2, figsize=(9.5, 4.2), dpi=_DPI, width_ratios=(1.15, 1))
+    fig, (ax, ax_loss) = plt.subplots(2, 1, figsize=_FIGSIZE, dpi=_DPI, height_ratios=(2.4, 1))
     draw_losses(ax_loss, run.history, smoothing=smoothing)
     cursor = ax_loss.axvline(0, color="k", linewidth=1)
+    ax.set_title(f"{title}: step {run.steps[-1]}")
     ax_loss.set(title="Losses")
-    ax_loss.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2, fontsize=8, frameon=False)
+    ax_loss.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32), ncols=2, fontsize=9, frameon=False)
 
     def move_cursor(i: int) -> None:
         cursor.set_xdata([run.steps[i], run.steps[i]])
@@ -205,9 +293,17 @@ def _figure_with_losses(run: TrainingRun, *, smoothing: int) -> tuple[Figure, Ax
     return fig, ax, move_cursor
 
 
+def _layout(fig: Figure) -> None:
+    fig.tight_layout(rect=(0, _CONTROLS_STRIP / fig.get_figheight(), 1, 1))
+
+
 def _check_run(run: TrainingRun, key: str) -> None:
     if len(run.snapshots) < 2 or key not in run.snapshots[0] or run.snapshots[0][key] is None:
         raise ValueError(f"the run needs at least 2 snapshots holding {key!r}; record them with the matching recorder.")
+
+
+def _note(run: TrainingRun) -> str:
+    return f"The picture is the last frame, step {run.steps[-1]:,}: press play to watch from step 0."
 
 
 def animate_1d(
@@ -233,10 +329,10 @@ def animate_1d(
 
     Returns:
         The animation: data (blue) and generator (orange) densities, ``D(x)``
-        (black, right axis) with the ``1/2`` line, and the losses beside.
+        (black, right axis) with the ``1/2`` line, and the losses below.
     """
     _check_run(run, "d")
-    fig, ax, move_cursor = _figure_with_losses(run, smoothing=smoothing)
+    fig, ax, move_cursor = _figure_with_losses(run, title=title, smoothing=smoothing)
     x = xs.numpy()
     edges = np.linspace(x[0], x[-1], bins + 1)
     data_heights = ax.hist(
@@ -256,10 +352,10 @@ def animate_1d(
     ax_d = ax.twinx()
     (curve,) = ax_d.plot(x, run.snapshots[0]["d"], color="k", label="$D(x)$")
     ax_d.axhline(0.5, color="k", linestyle=":", linewidth=1)
-    ax_d.set(ylim=(0, 1), ylabel="$D(x)$, probability that $x$ is real")
+    ax_d.set(ylim=(0, 1), ylabel="$D(x)$, probability of real")
     handles = [*ax.get_legend_handles_labels()[0], curve]
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=3, frameon=False)
-    fig.tight_layout()
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.11), ncols=3, frameon=False)
+    _layout(fig)
 
     def update(i: int) -> None:
         snapshot = run.snapshots[i]
@@ -269,7 +365,7 @@ def animate_1d(
         ax.set_title(f"{title}: step {run.steps[i]}")
         move_cursor(i)
 
-    return animate(fig, update, len(run.snapshots), fps=fps)
+    return animate(fig, update, len(run.snapshots), title=title, note=_note(run), fps=fps)
 
 
 def animate_2d(
@@ -298,7 +394,7 @@ def animate_2d(
         n_data: number of data points drawn.
 
     Returns:
-        The animation.
+        The animation: samples (orange) and data (blue) over the surface, and the losses below.
 
     Raises:
         ValueError: for an unknown ``surface`` or a run without 2D snapshots.
@@ -306,7 +402,7 @@ def animate_2d(
     if surface not in _SURFACES:
         raise ValueError(f"Unknown surface {surface!r}; choose one of {list(_SURFACES)}.")
     _check_run(run, "scores")
-    fig, ax, move_cursor = _figure_with_losses(run, smoothing=smoothing)
+    fig, ax, move_cursor = _figure_with_losses(run, title=title, smoothing=smoothing)
 
     def values(i: int) -> np.ndarray:
         scores = run.snapshots[i]["scores"]
@@ -321,8 +417,8 @@ def animate_2d(
     ax.scatter(real[:, 0], real[:, 1], s=3, alpha=0.4, color=DATA_COLOR, label="data")
     fake = ax.scatter(*run.snapshots[0]["samples"].T, s=4, alpha=0.7, color=MODEL_COLOR, label="generator")
     ax.set(xlabel="$x_1$", ylabel="$x_2$", xlim=extent[:2], ylim=extent[2:], aspect="equal")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2, markerscale=4, frameon=False)
-    fig.tight_layout()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), ncols=2, markerscale=4, frameon=False)
+    _layout(fig)
     rows, columns = values(0).shape
     grid_xy = np.meshgrid(np.linspace(*extent[:2], columns), np.linspace(*extent[2:], rows))
     level: list = []  # the 0.5 contour of the current frame
@@ -338,7 +434,7 @@ def animate_2d(
         ax.set_title(f"{title}: step {run.steps[i]}")
         move_cursor(i)
 
-    return animate(fig, update, len(run.snapshots), fps=fps)
+    return animate(fig, update, len(run.snapshots), title=title, note=_note(run), fps=fps)
 
 
 def animate_latent_map(
@@ -359,10 +455,10 @@ def animate_latent_map(
 
     Returns:
         The animation: the mapped grid over the data, coloured by ``z_1``, and
-        the losses beside.
+        the losses below.
     """
     _check_run(run, "grid")
-    fig, ax, move_cursor = _figure_with_losses(run, smoothing=smoothing)
+    fig, ax, move_cursor = _figure_with_losses(run, title=title, smoothing=smoothing)
     real = data[:n_data].numpy()
     ax.scatter(real[:, 0], real[:, 1], s=3, alpha=0.4, color=DATA_COLOR, label="data")
     grid = run.snapshots[0]["grid"]
@@ -371,8 +467,8 @@ def animate_latent_map(
     columns = [ax.plot(*grid[:, j].T, color="0.35", linewidth=0.5)[0] for j in range(len(grid))]
     rows[0].set_label("$G(z)$ along lines $z_1$ = const (colour: $z_1$)")
     ax.set(xlabel="$x_1$", ylabel="$x_2$", xlim=extent[:2], ylim=extent[2:], aspect="equal")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=1, markerscale=4, frameon=False)
-    fig.tight_layout()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), ncols=1, markerscale=4, frameon=False)
+    _layout(fig)
 
     def update(i: int) -> None:
         grid = run.snapshots[i]["grid"]
@@ -382,4 +478,4 @@ def animate_latent_map(
         ax.set_title(f"{title}: step {run.steps[i]}")
         move_cursor(i)
 
-    return animate(fig, update, len(run.snapshots), fps=fps)
+    return animate(fig, update, len(run.snapshots), title=title, note=_note(run), fps=fps)

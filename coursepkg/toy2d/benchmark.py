@@ -9,8 +9,10 @@ torch thread per run), how many runs hit the target (every mode, with at least
 98 % high-quality samples on the ring and 95 % on the grid), and the published
 rows beside ours.
 
-Run ``python -m coursepkg benchmark modes --help``; the recap chapter shows the
-table of ``python -m coursepkg benchmark modes --jobs 2 --out book/data/mode_benchmark.json``.
+Run ``python -m coursepkg benchmark modes --help``, which prints the table as text
+(:func:`format_table`); the recap chapter shows the saved results of
+``python -m coursepkg benchmark modes --jobs 2 --out book/data/mode_benchmark.json``
+as one narrow table per data set (:func:`table_rows`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ __all__ = [
     "run",
     "run_benchmark",
     "run_one",
+    "table_rows",
 ]
 
 DATASETS = ("ring", "grid")
@@ -231,6 +234,67 @@ def format_table(results: dict) -> str:
                 f"{'-':>13} {'-':>9} {'-':>9}"
             )
     return "\n".join(lines)
+
+
+#: The variants' names in the book's tables.
+LABELS = {"gan": "GAN", "dropout": "dropout", "pacgan2": "PacGAN2", "wgan": "WGAN", "infogan": "InfoGAN"}
+
+
+def table_rows(results: dict, dataset: str, *, separator: str = " ± ") -> list[dict[str, str]]:
+    """One data set's rows of the benchmark, ours then the published ones, short enough for a phone's page.
+
+    The recap chapter shows them as a pandas ``DataFrame``, with
+    ``separator="<br>±&nbsp;"`` so that each standard error sits under its mean.
+
+    Args:
+        results: what :func:`run_benchmark` returned (or its saved JSON).
+        dataset: ``"ring"`` or ``"grid"``.
+        separator: what joins a mean and its standard error.
+
+    Returns:
+        One dict per row, every value a string: ``variant``; ``modes``
+        captured and ``HQ %`` (high-quality samples), as mean, separator and
+        standard error over the seeds (the published rows: their mean);
+        ``rev. KL``, ``CPU s`` per run and ``on target`` (runs on target of
+        runs), ``"-"`` for the published rows.
+
+    Raises:
+        ValueError: if ``results`` has no row for ``dataset``.
+    """
+    ours = [row for row in results["rows"] if row["dataset"] == dataset]
+    if not ours:
+        raise ValueError(
+            f"no results for the data set {dataset!r}; they hold {sorted({r['dataset'] for r in results['rows']})}."
+        )
+
+    def pm(mean: float, se: float, *, scale: float = 1.0, digits: int = 1) -> str:
+        return _pm(mean, se, scale, digits).replace(" ± ", separator)
+
+    rows = [
+        {
+            "variant": LABELS.get(row["variant"], row["variant"]),
+            "modes": pm(row["modes"], row["modes_se"]),
+            "HQ %": pm(row["high_quality"], row["high_quality_se"], scale=100),
+            "rev. KL": pm(row["reverse_kl"], row["reverse_kl_se"], digits=3),
+            "CPU s": f"{row['cpu_seconds']:.0f}",
+            "on target": f"{row['on_target']}/{row['seeds']}",
+        }
+        for row in ours
+    ]
+    for published in results["published"]:
+        modes, quality = published[dataset]
+        name = published["name"].replace(", Table 1", "")
+        rows.append(
+            {
+                "variant": name,
+                "modes": f"{modes:.1f}",
+                "HQ %": f"{quality:.1f}",
+                "rev. KL": "-",
+                "CPU s": "-",
+                "on target": "-",
+            }
+        )
+    return rows
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,7 +1,10 @@
-"""Figures for 2D GAN experiments.
+"""Figures for 2D GAN experiments, and the diagram of the GAN game.
 
 Every function draws one titled, labelled figure with pyplot and returns it, so
 a notebook shows it and a test or a script can save it with ``fig.savefig``.
+The 2D lab (``book/lab_2d_gan.ipynb``) draws its samples, decision surfaces and
+losses with them; the recap chapter (``book/gan_recap.ipynb``) its diagram of
+the game (:func:`plot_gan_game`) and its animations' panels.
 """
 
 from __future__ import annotations
@@ -12,12 +15,24 @@ from collections.abc import Callable, Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch
 
-__all__ = ["decision_grid", "draw_losses", "plot_decision_surface", "plot_losses", "plot_samples"]
+__all__ = [
+    "decision_grid",
+    "draw_losses",
+    "plot_decision_surface",
+    "plot_gan_game",
+    "plot_losses",
+    "plot_samples",
+]
 
 DATA_COLOR = "tab:blue"
 MODEL_COLOR = "tab:orange"
+#: The losses' colours, in the loss curves and the diagram of the game.
+D_LOSS_COLOR = "tab:red"
+G_LOSS_COLOR = "tab:green"
 
 Extent = tuple[float, float, float, float]
 
@@ -169,7 +184,7 @@ def plot_losses(
     return fig
 
 
-def draw_losses(ax, history: Mapping[str, Sequence[float]], *, smoothing: int = 50) -> None:
+def draw_losses(ax: Axes, history: Mapping[str, Sequence[float]], *, smoothing: int = 50) -> None:
     """Draw raw (faint) and smoothed discriminator and generator losses on ``ax``.
 
     Args:
@@ -188,9 +203,87 @@ def draw_losses(ax, history: Mapping[str, Sequence[float]], *, smoothing: int = 
             f"history must hold k discriminator losses per generator loss; got {len(d_loss)} and {len(g_loss)}."
         )
     d_loss = d_loss.reshape(len(g_loss), -1).mean(axis=1)
-    for values, color, label in ((d_loss, "tab:red", "discriminator"), (g_loss, "tab:green", "generator")):
+    for values, color, label in ((d_loss, D_LOSS_COLOR, "discriminator"), (g_loss, G_LOSS_COLOR, "generator")):
         smooth = _moving_average(values, smoothing)
         steps = np.arange(len(values))[len(values) - len(smooth) :]
         ax.plot(values, color=color, alpha=0.2)
         ax.plot(steps, smooth, color=color, label=f"{label} (moving average)")
     ax.set(xlabel="generator step", ylabel="loss")
+
+
+def _box(ax: Axes, x: float, y: float, text: str, color: str) -> None:
+    """``text`` centred on ``(x, y)`` (diagram units) in a rounded box filled with ``color``."""
+    ax.text(
+        x,
+        y,
+        text,
+        ha="center",
+        va="center",
+        fontsize=13,
+        bbox={"boxstyle": "round,pad=0.35", "facecolor": color, "edgecolor": "0.3"},
+    )
+
+
+def _arrow(ax: Axes, path: Sequence[tuple[float, float]], *, color: str = "0.25", dashed: bool = False) -> None:
+    """An arrow along the polyline ``path`` (diagram units), its head at the last point."""
+    style = {"color": color, "linewidth": 1.8, "linestyle": "--" if dashed else "-"}
+    for start, end in zip(path[:-2], path[1:-1]):
+        ax.plot(*zip(start, end), **style)
+    ax.add_patch(FancyArrowPatch(path[-2], path[-1], arrowstyle="-|>", mutation_scale=18, **style))
+
+
+def plot_gan_game(*, title: str = "The GAN game") -> Figure:
+    """Draw the GAN game: the two players, what each sees, the two losses and the alternating updates.
+
+    Noise ``z`` goes through the generator ``G`` to a fake sample; the
+    discriminator ``D`` scores fakes and real data; its scores make the
+    discriminator's loss, which updates ``D`` (step 1, ``G`` fixed), and the
+    generator's non-saturating loss, which updates ``G`` through ``D``
+    (step 2, ``D`` fixed). The recap chapter (``book/gan_recap.ipynb``,
+    section 1) shows it where it first explains the game. Portrait and in
+    large type, so that a phone shows it readably.
+
+    Args:
+        title: figure title.
+
+    Returns:
+        The figure: one axis of 10 x 11 diagram units, without ticks.
+    """
+    fig, ax = plt.subplots(figsize=(6, 6.4))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(-0.6, 10.8)
+    ax.set_title(title, fontsize=15)
+    ax.axis("off")
+    left, right = 3.3, 7.6
+    fake, real, judge, loss = "#fde0c5", "#cfe2f3", "#e3e3e3", "white"
+    _box(ax, left, 10.0, "noise\n$z \\sim \\mathcal{N}(0, I)$", fake)
+    _box(ax, right, 10.0, "real data\n$x \\sim p_\\mathrm{data}$", real)
+    _box(ax, left, 8.0, "generator $G$", MODEL_COLOR)
+    _box(ax, left, 6.1, "fake sample\n$G(z)$", fake)
+    _box(ax, 5.5, 3.9, "discriminator $D$\n$D(\\cdot)$ = P(real)", judge)
+    _box(ax, left - 0.4, 1.1, "G's loss\n$-\\log D(G(z))$", loss)
+    _box(ax, right, 1.1, "D's loss\n$-\\log D(x)$\n$-\\log(1 - D(G(z)))$", loss)
+    for path in (
+        [(left, 9.3), (left, 8.5)],
+        [(left, 7.5), (left, 6.8)],
+        [(left + 0.6, 5.4), (4.8, 4.7)],
+        [(right, 9.3), (6.3, 4.7)],
+        [(4.6, 3.2), (left - 0.4, 1.9)],
+        [(6.4, 3.2), (right, 2.4)],
+    ):
+        _arrow(ax, path)
+    # The updates: each loss trains its own player only.
+    _arrow(ax, [(right + 1.6, 2.4), (right + 1.6, 3.9), (7.6, 3.9)], color=D_LOSS_COLOR, dashed=True)
+    ax.text(right + 0.85, 4.25, "step 1:\nupdate $D$", color=D_LOSS_COLOR, fontsize=12, ha="center", va="bottom")
+    _arrow(ax, [(1.3, 1.1), (0.3, 1.1), (0.3, 8.0), (left - 1.35, 8.0)], color=G_LOSS_COLOR, dashed=True)
+    ax.text(0.75, 4.6, "step 2: update $G$ through $D$", color=G_LOSS_COLOR, fontsize=12, rotation=90, va="center")
+    ax.text(
+        5.0,
+        -0.5,
+        "Alternate: $k$ steps on $D$ ($G$ fixed),\nthen one step on $G$ ($D$ fixed).",
+        ha="center",
+        va="top",
+        fontsize=12,
+    )
+    fig.tight_layout()
+    return fig

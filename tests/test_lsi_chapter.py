@@ -1,0 +1,96 @@
+"""The LSI chapter (book/lsi_mnist.ipynb) as its readers see it, without running it.
+
+Its prose quotes the saved benchmark (book/data/lsi_benchmark.json): rerun the benchmark and these
+tests say which figures of the text went stale. The built page is checked by tests/test_book.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import nbformat
+import pytest
+
+from coursepkg.lsi.benchmark import coverage_rows, speed_rows
+from coursepkg.lsi.search import OURS, OURS_DIAGONAL, SEED_CONFIG
+from tests.conftest import ROOT
+
+NOTEBOOK = nbformat.read(ROOT / "book" / "lsi_mnist.ipynb", as_version=4)
+PROSE = "\n\n".join(cell.source for cell in NOTEBOOK.cells if cell.cell_type == "markdown")
+CODE = [cell.source for cell in NOTEBOOK.cells if cell.cell_type == "code"]
+BENCH = json.loads((ROOT / "book" / "data" / "lsi_benchmark.json").read_text())
+#: What fits the book's column at 1280 px without scrolling.
+CODE_WIDTH = 76
+
+
+def _by_name(rows: list[dict]) -> dict[str, dict]:
+    return {row["search"]: row for row in rows}
+
+
+def test_the_text_quotes_the_saved_benchmark_as_it_is():
+    speed, coverage = _by_name(speed_rows(BENCH)), _by_name(coverage_rows(BENCH))
+    target = f"to {BENCH['seed_figures']['cells']:,}"
+    quoted = {f"{coverage[name][target]:.2f} M" for name in (SEED_CONFIG.name, OURS.name, OURS_DIAGONAL.name)} | {
+        f"{coverage[OURS.name]['4.5 M']:,}",
+        f"{coverage[SEED_CONFIG.name]['4.5 M']:,}",
+        f"{coverage[OURS_DIAGONAL.name]['4.5 M']:,}",
+        f"{speed[OURS.name]['total s']} s",
+        f"{speed[OURS_DIAGONAL.name]['total s']} s",
+        f"{speed[OURS_DIAGONAL.name]['ms/it']} against {speed[OURS.name]['ms/it']} ms",
+        f"{1 - speed[OURS.name]['networks']:.0%}".replace("%", " %"),
+        f"{1 - speed[OURS_DIAGONAL.name]['networks']:.0%}".replace("%", " %"),
+        f"{BENCH['seed_figures']['seconds_on_gpu']} s",
+        f"{BENCH['seed_figures']['cells']:,}",
+        f"{BENCH['seed_figures']['cells_current_tutorial']:,}",
+    }
+    missing = sorted(figure for figure in quoted if figure not in PROSE)
+    assert missing == [], f"the benchmark file says {missing}, the chapter's text does not"
+
+
+def test_the_text_states_what_the_discriminator_table_shows():
+    section = PROSE.split("## 4.")[1].split("## 5.")[0]
+    assert "passes **more** of them than of the generator's own samples" in section
+    assert "much of the archive is rejected" not in PROSE
+
+
+def test_sources_are_cited_from_the_bibliography_not_written_by_hand():
+    assert re.findall(r"et al\.,? \(?\d{4}", PROSE) == []
+    assert "**References.**" not in PROSE
+    cited = {key.strip() for group in re.findall(r"\{cite(?::[tp])?\}`([^`]+)`", PROSE) for key in group.split(",")}
+    expected = {
+        "pyribs_lsi",
+        "fontaine2021",
+        "fontaine2020",
+        "fontaine2023",
+        "tjanaka2023",
+        "bontrager2018",
+        "lecun1998",
+    }
+    assert expected <= cited
+
+
+@pytest.mark.parametrize("target", sorted(set(re.findall(r"\{doc\}`([^`]+)`", PROSE))))
+def test_links_to_other_pages_resolve(target):
+    assert (ROOT / "book" / f"{target}.md").exists() or (ROOT / "book" / f"{target}.ipynb").exists()
+
+
+def test_the_chapter_reads_in_order_and_ends_with_a_quiz_and_where_to_go_next():
+    assert "{doc}`lab_lsi`" in PROSE.split("## Setup")[0], "the introduction starts from the LSI lab"
+    headings = re.findall(r"^## (.+)$", PROSE, re.M)
+    assert headings[-3:] == ["Summary", "Check your understanding", "Where to go next"]
+    quiz = PROSE.split("## Check your understanding")[1]
+    assert re.search(r"```\{admonition\} Answers\n:class: dropdown", quiz)
+    questions = re.findall(r"^\d\. ", quiz.split("```{admonition}")[0], re.M)
+    answers = re.findall(r"^\d\. ", quiz.split("```{admonition}")[1], re.M)
+    assert 3 <= len(questions) == len(answers) <= 5
+    assert "{doc}`next`" in PROSE.split("## Where to go next")[1]
+
+
+def test_code_fits_the_page_and_every_figure_is_named():
+    install = re.compile(r"^if importlib\.util\.find_spec")
+    wide = [line for source in CODE for line in source.splitlines() if len(line) > CODE_WIDTH]
+    assert [line for line in wide if not install.match(line)] == []
+    drawn = [source for source in CODE if re.search(r"\bplot_\w+\(", source)]
+    assert drawn and all("title=" in source for source in drawn)
+    assert not any("print(config)" in source or "format_table" in source for source in CODE)
