@@ -166,6 +166,11 @@ def _at(history: list[dict], evaluations: int) -> dict | None:
     return reached[-1] if reached and history[-1]["evaluations"] >= evaluations else None
 
 
+def _reached(history: list[dict], cells: int) -> int | None:
+    """The evaluations after which a run first held ``cells`` cells, or ``None`` if it never did."""
+    return next((checkpoint["evaluations"] for checkpoint in history if checkpoint["cells"] >= cells), None)
+
+
 def speed_rows(results: dict) -> list[dict]:
     """The speed of each run, one row each: a table narrow enough for a phone.
 
@@ -209,8 +214,8 @@ def coverage_rows(results: dict) -> list[dict]:
         for mark in marks:
             checkpoint = _at(run["history"], mark)
             row[f"{mark / 1e6:g} M"] = None if checkpoint is None else checkpoint["cells"]
-        reached = [checkpoint for checkpoint in run["history"] if checkpoint["cells"] >= target]
-        row[f"to {target:,}"] = round(reached[0]["evaluations"] / 1e6, 2) if reached else None
+        reached = _reached(run["history"], target)
+        row[f"to {target:,}"] = None if reached is None else round(reached / 1e6, 2)
         rows.append(row)
     return rows
 
@@ -218,7 +223,8 @@ def coverage_rows(results: dict) -> list[dict]:
 def format_table(results: dict) -> str:
     """The benchmark as text: speed per configuration, then cells and QD score at each of :data:`MARKS`.
 
-    Printed by the LSI chapter (section 7) from the saved results.
+    Printed by ``python -m coursepkg benchmark lsi``; the LSI chapter (section 7) shows the
+    same results as tables (:func:`speed_rows`, :func:`coverage_rows`).
     """
     header = f"{'config':<16} {'ms/it':>6} {'it/s':>6} {'total s':>8} {'networks':>9}"
     title = f"LSI of the shipped MNIST GAN, digit 8, seed {results['seed']}, {results['iterations']:,} iterations"
@@ -249,10 +255,8 @@ def format_table(results: dict) -> str:
         f"evaluations to reach the tutorial's {seed['cells']:,} cells:",
     ]
     for run in results["runs"]:
-        reached = [row for row in run["history"] if row["cells"] >= seed["cells"]]
-        lines.append(
-            f"  {run['name']:<16} " + (f"{reached[0]['evaluations'] / 1e6:.2f} M" if reached else "not reached")
-        )
+        reached = _reached(run["history"], seed["cells"])
+        lines.append(f"  {run['name']:<16} " + ("not reached" if reached is None else f"{reached / 1e6:.2f} M"))
     return "\n".join(lines)
 
 

@@ -211,7 +211,7 @@ def _pm(mean: float, se: float, scale: float = 1.0, digits: int = 1) -> str:
 
 
 def format_table(results: dict) -> str:
-    """The benchmark table as text: our rows (mean ± s.e.), then the published ones; printed by the recap chapter."""
+    """The benchmark table as text: our rows (mean ± s.e.), then the published ones; printed by the command."""
     title = f"Mode coverage, {results['samples']} samples per run, mean ± standard error over seeds"
     header = (
         f"{'data':<5} {'variant':<30} {'seeds':>5} {'modes':>12} {'high quality %':>14} "
