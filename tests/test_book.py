@@ -151,17 +151,8 @@ def browser():
 def test_lab_pages_typeset_math_and_show_their_figures_offline(
     html, browser, tmp_path, page, min_formulas, min_figures
 ):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    browser.get((html / "book" / f"{page}.html").as_uri())
-    typeset = "return document.querySelectorAll('mjx-container').length"
-    WebDriverWait(browser, 60).until(lambda b: b.execute_script(typeset) > 0)
-    # Wait until MathJax has gone through every formula of the page.
-    WebDriverWait(browser, 60).until(
-        lambda b: b.execute_script("return window.MathJax && MathJax.startup && MathJax.startup.promise && true")
-    )
-    browser.execute_script("return MathJax.startup.promise")
-    formulas = browser.execute_script(typeset)
+    _open(browser, html / "book" / f"{page}.html")
+    formulas = browser.execute_script("return document.querySelectorAll('mjx-container').length")
     assert formulas >= min_formulas
     assert browser.execute_script("return document.querySelectorAll('mjx-merror').length") == 0
     # No raw TeX left in the prose a reader sees (code and typeset math set aside).
@@ -188,11 +179,7 @@ def test_recap_page_typesets_math_and_plays_its_animations_offline(html, browser
 
     page = html / "book" / "gan_recap.html"
     assert page.stat().st_size < 40_000_000  # about a dozen animations of at most 5 MB each
-    browser.get(page.as_uri())
-    WebDriverWait(browser, 60).until(
-        lambda b: b.execute_script("return window.MathJax && MathJax.startup && MathJax.startup.promise && true")
-    )
-    browser.execute_script("return MathJax.startup.promise")
+    _open(browser, page)
     assert browser.execute_script("return document.querySelectorAll('mjx-container').length") >= 40
     assert browser.execute_script("return document.querySelectorAll('mjx-merror').length") == 0
 
