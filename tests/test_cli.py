@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 SHORT_BENCHMARKS = {
     "modes": ["--variants", "gan", "--datasets", "ring", "--seeds", "1", "--steps", "2"],
     "mnist": ["--cpu-budget", "1"],
-    "lsi": ["--configs", "ours", "--iterations", "2"],
+    "lsi": ["--configs", "ours", "--evaluations", "600"],
 }
 
 

@@ -1,6 +1,7 @@
 """coursepkg.lsi: measures, evaluation, the search, archive look-ups, and `python -m coursepkg benchmark lsi`."""
 
 import json
+import multiprocessing
 
 import numpy as np
 import pytest
@@ -236,59 +237,108 @@ def test_digit_styles_show_every_digit_along_a_measure(models):
     assert len(ax.get_yticklabels()) == len(slices) and [t.get_text() for t in ax.get_xticklabels()][0] == "5%"
 
 
-def test_benchmark_rows_and_figure_read_the_saved_results():
+def _saved_run(name: str, engine: str, cells: tuple[int, ...], seconds: float, precision: str = "float32") -> dict:
     history = [
         {"evaluations": e, "cells": c, "qd_score": c * 0.9, "iterations": e // 150, "best": 1.0, "seconds": e / 1e4}
-        for e, c in ((250_000, 10_000), (500_000, 15_000), (1_500_000, 22_000))
+        for e, c in zip((250_000, 500_000, 1_500_000), cells)
     ]
-    run = {
-        "name": "ours",
-        "seconds": 150.0,
-        "evaluate_seconds": 90.0,
-        "seconds_per_iteration": 0.0151,
+    breakdown = {"networks": seconds * 0.6, "ask": 10.0, "archive": 5.0, "tell": 5.0, "wait": 3.0}
+    if engine == "tutorial":
+        breakdown = {"networks": seconds * 0.6, "search": seconds * 0.4, "wait": seconds * 0.6}
+    return {
+        "name": name,
+        "engine": engine,
+        "config": {"precision": precision},
+        "seconds": seconds,
+        "seconds_per_iteration": seconds / 10_000,
+        "evaluate_seconds": breakdown["networks"],
+        "breakdown": breakdown,
         "history": history,
     }
-    slow = {**run, "name": "slow", "history": [{**row, "cells": row["cells"] // 2} for row in history]}
-    results = {"runs": [run, slow], "seed_figures": lsi_benchmark.SEED_FIGURES, "iterations": 10_000, "seed": 0}
-    assert lsi_benchmark.speed_rows(results)[0] == {"search": "ours", "ms/it": 15.1, "total s": 150, "networks": 0.6}
+
+
+def test_benchmark_rows_and_figure_read_the_saved_results():
+    results = {
+        "runs": [
+            _saved_run("tutorial", "tutorial", (5_000, 7_500, 11_000), 300.0),
+            _saved_run("ours", "course", (10_000, 15_000, 22_000), 120.0, "bfloat16"),
+        ],
+        "seed_figures": lsi_benchmark.SEED_FIGURES,
+        "evaluations": 1_500_000,
+        "seed": 0,
+        "flop_per_evaluation": 3_000_000,
+        "gemm": {
+            when: {"float32 1 thread": 100.0, "float32 2 threads": 200.0, "bfloat16 1 thread": 400.0}
+            for when in ("before", "after")
+        },
+        "provenance": {"machine": {"torch_threads": 2}},
+    }
+    assert lsi_benchmark.speed_rows(results) == [
+        {"search": "tutorial", "total s": 300, "× tutorial": 1.0, "ms / 150": 30.0},
+        {"search": "ours", "total s": 120, "× tutorial": 0.4, "ms / 150": 12.0},
+    ]
+    # 1.5 M evaluations of 3 MFLOP in 180 s (tutorial) and 72 s (ours): 25 and 62.5 GFLOP/s.
+    assert lsi_benchmark.breakdown_rows(results) == [
+        {"search": "tutorial", "networks": 180, "pyribs": 120, "waiting": 180, "GFLOP/s": 25, "% of GEMM": 0.12},
+        {"search": "ours", "networks": 72, "pyribs": 20, "waiting": 3, "GFLOP/s": 62, "% of GEMM": 0.16},
+    ]
     assert lsi_benchmark.coverage_rows(results) == [
+        {"search": "tutorial", "0.5 M": 7_500, "1.5 M": 11_000, "to 21,083": None},
         {"search": "ours", "0.5 M": 15_000, "1.5 M": 22_000, "to 21,083": 1.5},
-        {"search": "slow", "0.5 M": 7_500, "1.5 M": 11_000, "to 21,083": None},
     ]
     fig = lsi_plots.plot_benchmark_coverage(results, title="coverage", this_run=(225_000, 8_000))
     ax = fig.axes[0]
     assert ax.get_title() == "coverage" and "evaluations" in ax.get_xlabel() and "cells" in ax.get_ylabel()
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
-    assert labels == ["ours, 150 s", "slow, 150 s", "tutorial on a GPU, 451 s", "this chapter's run"]
+    assert labels == ["tutorial, 300 s", "ours, 120 s", "tutorial on a GPU, 451 s", "this chapter's run"]
 
 
-def test_benchmark_command_prints_its_table_and_writes_json(capsys, tmp_path, monkeypatch):
+def test_flop_count_and_gemm_ceiling(models):
+    # Generator 2 (128*256 + 256*512 + 512*1024 + 1024*784); LeNet-5: two convolutions and three layers.
+    generator = 2 * (128 * 256 + 256 * 512 + 512 * 1024 + 1024 * 784)
+    lenet = 2 * (6 * 25 * 24 * 24 + 16 * 150 * 8 * 8 + 256 * 120 + 120 * 84 + 84 * 10)
+    assert lsi_benchmark.flop_per_evaluation(models["generator"], models["lenet5"]) == generator + lenet
+    assert lsi_benchmark.gemm_peak(dtype=torch.float32, threads=1, size=256, seconds=0.05) > 1.0
+    assert torch.get_num_threads() == 1  # restored
+
+
+def test_benchmark_command_prints_its_tables_and_writes_json(capsys, tmp_path, monkeypatch):
     tiny_seed = lsi_search.LSIConfig("seed tiny", cells=(20, 10), emitters=2, batch_size=8)
-    monkeypatch.setitem(lsi_benchmark.CONFIGS, "seed", lsi_benchmark.Contender(tiny_seed, False))
+    tiny_ours = lsi_search.replace(lsi_search.OURS, name="ours tiny", cells=(20, 10), batch_size=8)
+    tiny_float32 = lsi_search.replace(tiny_ours, name="float32 tiny", precision="float32")
+    monkeypatch.setitem(lsi_benchmark.CONFIGS, "seed", lsi_benchmark.Contender(tiny_seed, "tutorial"))
+    monkeypatch.setitem(lsi_benchmark.CONFIGS, "ours", lsi_benchmark.Contender(tiny_ours, "course"))
+    monkeypatch.setitem(lsi_benchmark.CONFIGS, "float32", lsi_benchmark.Contender(tiny_float32, "course"))
+    monkeypatch.setattr(lsi_benchmark, "gemm_peak", lambda **kwargs: 100.0)
     out = tmp_path / "lsi.json"
-    assert main(["benchmark", "lsi", "--iterations", "4", "--threads", "1", "--out", str(out)]) == 0
+    assert main(["benchmark", "lsi", "--evaluations", "400", "--threads", "1", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    for text in (
-        "ms/it",
-        "evaluations",
-        "QD score",
-        "seed tiny",
-        lsi_search.OURS.name,
-        lsi_search.OURS_DIAGONAL.name,
-        "21,083",
-        "451 s",
-    ):
+    for text in ("× tutorial", "networks", "% of GEMM", "seed tiny", "ours tiny", "to 21,083", "451 s", "same cell"):
         assert text in printed
     results = json.loads(out.read_text())
-    assert results["provenance"]["command"].endswith("benchmark lsi --iterations 4 --threads 1 --out " + str(out))
+    assert results["provenance"]["command"].endswith("benchmark lsi --evaluations 400 --threads 1 --out " + str(out))
     assert results["provenance"]["machine"]["torch_threads"] == 1
-    assert [(run["name"], run["fast_pooling"], run["config"]["es"]) for run in results["runs"]] == [
-        ("seed tiny", False, "cma_es"),
-        (lsi_search.OURS.name, True, "cma_es"),
-        (lsi_search.OURS_DIAGONAL.name, True, "sep_cma_es"),
+    assert [(run["name"], run["engine"], run["config"]["es"]) for run in results["runs"]] == [
+        ("seed tiny", "tutorial", "cma_es"),
+        ("ours tiny", "course", "lean_cma_es"),
+        ("float32 tiny", "course", "lean_cma_es"),
     ]
-    assert results["runs"][1]["history"][-1]["evaluations"] == 4 * lsi_search.OURS.evaluations_per_iteration
+    # 400 evaluations: 25 iterations of the tutorial's 16, 10 of ours' 40.
+    assert [run["history"][-1]["evaluations"] for run in results["runs"]] == [400, 400, 400]
     assert 0 < results["runs"][0]["evaluate_seconds"] < results["runs"][0]["seconds"]
+    assert set(results["runs"][1]["breakdown"]) == {"networks", "ask", "archive", "tell", "wait"}
+    checked = results["precision_check"]
+    assert checked["elites"] > 0 and 0 < checked["same_cell"] <= 1 and checked["objective_error_max"] < 0.5
+    assert results["competing_job"] is None and results["flop_per_evaluation"] > 3_000_000
     with pytest.raises(SystemExit):
         main(["benchmark", "lsi", "--configs", "seed,mine"])
     assert "unknown configuration ['mine']" in capsys.readouterr().err
+
+
+def test_benchmark_beside_a_competing_job_stops_it_afterwards(monkeypatch):
+    tiny_seed = lsi_search.LSIConfig("seed tiny", cells=(20, 10), emitters=2, batch_size=8)
+    monkeypatch.setitem(lsi_benchmark.CONFIGS, "seed", lsi_benchmark.Contender(tiny_seed, "tutorial"))
+    monkeypatch.setattr(lsi_benchmark, "gemm_peak", lambda **kwargs: 100.0)
+    results = lsi_benchmark.run_benchmark(["seed"], evaluations=160, threads=1, competing_job=True)
+    assert "one core" in results["competing_job"] and results["precision_check"] is None
+    assert multiprocessing.active_children() == []

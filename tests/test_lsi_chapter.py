@@ -1,6 +1,6 @@
 """The LSI chapter (book/lsi_mnist.ipynb) as its readers see it, without running it.
 
-Its prose quotes the saved benchmark (book/data/lsi_benchmark.json): rerun the benchmark and these
+Its prose quotes the saved benchmarks (book/data/lsi_benchmark*.json): rerun the benchmark and these
 tests say which figures of the text went stale. The built page is checked by tests/test_book.py.
 """
 
@@ -12,14 +12,16 @@ import re
 import nbformat
 import pytest
 
-from coursepkg.lsi.benchmark import coverage_rows, speed_rows
-from coursepkg.lsi.search import OURS, OURS_DIAGONAL, SEED_CONFIG
+from coursepkg.lsi.benchmark import breakdown_rows, coverage_rows, speed_rows
+from coursepkg.lsi.search import OURS, OURS_FLOAT32, SEED_CONFIG
 from tests.conftest import ROOT
 
 NOTEBOOK = nbformat.read(ROOT / "book" / "lsi_mnist.ipynb", as_version=4)
 PROSE = "\n\n".join(cell.source for cell in NOTEBOOK.cells if cell.cell_type == "markdown")
 CODE = [cell.source for cell in NOTEBOOK.cells if cell.cell_type == "code"]
 BENCH = json.loads((ROOT / "book" / "data" / "lsi_benchmark.json").read_text())
+#: The same benchmark beside another job (``--competing-job``).
+SHARED = json.loads((ROOT / "book" / "data" / "lsi_benchmark_shared.json").read_text())
 #: What fits the book's column at 1280 px without scrolling.
 CODE_WIDTH = 76
 
@@ -30,22 +32,29 @@ def _by_name(rows: list[dict]) -> dict[str, dict]:
 
 def test_the_text_quotes_the_saved_benchmark_as_it_is():
     speed, coverage = _by_name(speed_rows(BENCH)), _by_name(coverage_rows(BENCH))
+    breakdown, check = _by_name(breakdown_rows(BENCH)), BENCH["precision_check"]
+    shared = _by_name(speed_rows(SHARED))
     target = f"to {BENCH['seed_figures']['cells']:,}"
-    quoted = {f"{coverage[name][target]:.2f} M" for name in (SEED_CONFIG.name, OURS.name, OURS_DIAGONAL.name)} | {
-        f"{coverage[OURS.name]['4.5 M']:,}",
-        f"{coverage[SEED_CONFIG.name]['4.5 M']:,}",
-        f"{coverage[OURS_DIAGONAL.name]['4.5 M']:,}",
-        f"{speed[OURS.name]['total s']} s",
-        f"{speed[OURS_DIAGONAL.name]['total s']} s",
-        f"{speed[OURS_DIAGONAL.name]['ms/it']} against {speed[OURS.name]['ms/it']} ms",
-        f"{1 - speed[OURS.name]['networks']:.0%}".replace("%", " %"),
-        f"{1 - speed[OURS_DIAGONAL.name]['networks']:.0%}".replace("%", " %"),
+    quoted = {
+        f"{coverage[OURS.name][target]:.2f} M",
+        *(f"{coverage[name]['4.5 M']:,}" for name in (SEED_CONFIG.name, OURS.name, OURS_FLOAT32.name)),
+        *(f"{speed[name]['total s']} s" for name in (SEED_CONFIG.name, OURS.name, OURS_FLOAT32.name)),
+        f"{speed[OURS.name]['× tutorial']:.2f} of the tutorial configuration's",
+        f"{shared[OURS.name]['× tutorial']:.2f} of the tutorial configuration's",
+        f"networks' {breakdown[OURS.name]['networks']} s",
+        f"pyribs' {breakdown[OURS.name]['pyribs']} s",
+        f"instead of {breakdown[OURS_FLOAT32.name]['networks']} s",
+        f"{breakdown[OURS.name]['GFLOP/s']} GFLOP/s",
+        f"{check['same_cell']:.1%}".replace("%", " %"),
+        f"{check['objective_error_mean']:.4f}",
+        f"{check['float32_cells']:,}",
         f"{BENCH['seed_figures']['seconds_on_gpu']} s",
         f"{BENCH['seed_figures']['cells']:,}",
         f"{BENCH['seed_figures']['cells_current_tutorial']:,}",
     }
     missing = sorted(figure for figure in quoted if figure not in PROSE)
-    assert missing == [], f"the benchmark file says {missing}, the chapter's text does not"
+    assert missing == [], f"the benchmark files say {missing}, the chapter's text does not"
+    assert SHARED["competing_job"] and SHARED["provenance"]["machine"]["torch_threads"] == 1
 
 
 def test_the_text_states_what_the_discriminator_table_shows():

@@ -11,10 +11,11 @@ two-stage improvement ranking, 30 solutions each) and a
 :class:`~ribs.schedulers.Scheduler`, for 30,000 iterations.
 
 :data:`SEED_CONFIG` is that setting and :data:`OURS` the course's CMA-MAE,
-which fills the tutorial's cells with a sixth of its evaluations
-(:data:`OURS_DIAGONAL` trades cells for speed; see :mod:`coursepkg.lsi.benchmark`).
-:func:`illuminate` is the ask-evaluate-tell loop (the LSI lab's last exercise)
-and :func:`run_lsi` the whole experiment in one call, used by the LSI chapter.
+which fills the tutorial's cells with a sixth of its evaluations and runs its
+emitters in two groups beside a worker process (:mod:`coursepkg.lsi.pipeline`;
+see :mod:`coursepkg.lsi.benchmark`). :func:`illuminate` is the tutorial's
+ask-evaluate-tell loop (the LSI lab's last exercise) and :func:`run_lsi` the whole
+experiment in one call, used by the LSI chapter.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from functools import partial
-from typing import NamedTuple
 
 import numpy as np
 from ribs.archives import GridArchive
@@ -32,12 +31,18 @@ from ribs.schedulers import Scheduler
 from torch import nn
 from tqdm.auto import tqdm
 
-from coursepkg.lsi.measures import DIGIT_RANGE, MEASURE_RANGES, check_digit, evaluate, evaluate_digits
+from coursepkg.lsi.cma_es import LeanCMAEvolutionStrategy
+from coursepkg.lsi.evaluator import Evaluator
+from coursepkg.lsi.measures import DIGIT_RANGE, MEASURE_RANGES
+from coursepkg.lsi.pipeline import Checkpoint, EvaluationWorker, InlineWorker, Timings, illuminate_overlapped
 from coursepkg.mnist.models import LATENT_DIM
+from coursepkg.util.runtime import available_cores
 
 __all__ = [
+    "EVOLUTION_STRATEGIES",
     "OURS",
     "OURS_DIAGONAL",
+    "OURS_FLOAT32",
     "SEED_CONFIG",
     "Checkpoint",
     "LSIConfig",
@@ -61,14 +66,20 @@ class LSIConfig:
         sigma0: initial step size of each evolution strategy, around ``x0 = 0``.
         ranker: pyribs ranker, ``"2imp"`` (two-stage improvement: new cells first,
             CMA-ME), ``"imp"`` (improvement over the cell's threshold, CMA-MAE), ...
-        es: pyribs evolution strategy: ``"cma_es"``, ``"sep_cma_es"`` (diagonal
-            covariance), ``"lm_ma_es"`` (limited memory), ...
+        es: evolution strategy: pyribs' ``"cma_es"``, ``"sep_cma_es"`` (diagonal
+            covariance), ``"lm_ma_es"`` (limited memory), ..., or ``"lean_cma_es"``,
+            pyribs' CMA-ES without its per-call overheads (:mod:`coursepkg.lsi.cma_es`).
         selection_rule: ``"filter"`` (parents are the solutions the archive took) or ``"mu"``.
         restart_rule: ``"no_improvement"``, ``"basic"``, or restart every so many iterations.
         learning_rate: ``None`` for CMA-ME; a value in ``(0, 1]`` makes the archive
             anneal its cells' thresholds (CMA-MAE) and adds a plain result archive.
         threshold_min: the starting threshold of every cell under CMA-MAE.
         dtype: ``"float32"`` or ``"float64"``, for solutions and the evolution strategies.
+        groups: :func:`run_lsi` splits the emitters into this many groups that take
+            turns, one evaluated while the others are told and asked
+            (:mod:`coursepkg.lsi.pipeline`); 1 is the tutorial's loop.
+        precision: the generator's precision in the search's evaluations,
+            ``"float32"`` or ``"bfloat16"`` (:class:`~coursepkg.lsi.evaluator.Evaluator`).
     """
 
     name: str
@@ -83,6 +94,8 @@ class LSIConfig:
     learning_rate: float | None = None
     threshold_min: float = -np.inf
     dtype: str = "float64"
+    groups: int = 1
+    precision: str = "float32"
 
     @property
     def evaluations_per_iteration(self) -> int:
@@ -92,12 +105,27 @@ class LSIConfig:
 
 #: The seed tutorial's CMA-ME: 5 CMA-ES emitters of 30, sigma0 0.2, two-stage improvement ranking.
 SEED_CONFIG = LSIConfig("seed (CMA-ME)")
-#: The course's configuration, CMA-MAE: the seed's five CMA-ES emitters of 30 and sigma0, but an archive
-#: whose cell thresholds anneal with learning rate 0.01 from 0 (ranked by improvement over them, ``"imp"``),
-#: a plain result archive, and float32. See :mod:`coursepkg.lsi.benchmark` for the comparison.
-OURS = LSIConfig("ours (CMA-MAE)", ranker="imp", learning_rate=0.01, threshold_min=0.0, dtype="float32")
-#: :data:`OURS` with a diagonal CMA-ES (``"sep_cma_es"``): iterations 30 % shorter, a quarter fewer cells.
+#: The course's configuration, CMA-MAE: the seed's five CMA-ES emitters and sigma0, with 60 solutions each;
+#: an archive whose cell thresholds anneal with learning rate 0.03 from 0 (ranked by improvement over them,
+#: ``"imp"``), a plain result archive, float32 solutions; pyribs' CMA-ES made lean, two groups of emitters
+#: taking turns beside a worker process, and the generator in bfloat16. See :mod:`coursepkg.lsi.benchmark`.
+OURS = LSIConfig(
+    "ours (CMA-MAE)",
+    batch_size=60,
+    ranker="imp",
+    learning_rate=0.03,
+    threshold_min=0.0,
+    dtype="float32",
+    es="lean_cma_es",
+    groups=2,
+    precision="bfloat16",
+)
+#: :data:`OURS` with a float32 generator: the archive bfloat16 is measured against.
+OURS_FLOAT32 = replace(OURS, name="ours, float32", precision="float32")
+#: :data:`OURS` with a diagonal CMA-ES (``"sep_cma_es"``): cheaper iterations, fewer cells.
 OURS_DIAGONAL = replace(OURS, name="ours, diagonal", es="sep_cma_es")
+#: Evolution strategies of the course, by the name an :class:`LSIConfig` gives them.
+EVOLUTION_STRATEGIES = {"lean_cma_es": LeanCMAEvolutionStrategy}
 
 
 def make_scheduler(
@@ -137,7 +165,7 @@ def make_scheduler(
             x0=np.zeros(solution_dim),
             sigma0=config.sigma0,
             ranker=config.ranker,
-            es=config.es,
+            es=EVOLUTION_STRATEGIES.get(config.es, config.es),
             selection_rule=config.selection_rule,
             restart_rule=config.restart_rule,
             batch_size=config.batch_size,
@@ -146,17 +174,6 @@ def make_scheduler(
         for emitter_seed in seeds[2:]
     ]
     return Scheduler(archive, emitters, result_archive=result_archive)
-
-
-class Checkpoint(NamedTuple):
-    """The result archive's state after some iterations of :func:`illuminate`."""
-
-    iterations: int
-    evaluations: int
-    cells: int  #: occupied cells (coverage times the number of cells)
-    qd_score: float  #: sum of the elites' objectives
-    best: float  #: best objective in the archive
-    seconds: float  #: wall-clock time since the loop started
 
 
 def illuminate(
@@ -198,20 +215,8 @@ def illuminate(
         scheduler.tell(objectives, found)
         evaluations += len(solutions)
         if iteration % log_every == 0 or iteration == iterations:
-            stats = result.stats
-            history.append(
-                Checkpoint(
-                    iteration,
-                    evaluations,
-                    stats.num_elites,
-                    float(stats.qd_score),
-                    float(stats.obj_max),
-                    time.perf_counter() - start,
-                )
-            )
-            bar.set_postfix(
-                cells=stats.num_elites, qd=f"{stats.qd_score:.0f}", best=f"{stats.obj_max:.3f}", refresh=False
-            )
+            history.append(Checkpoint.of(result, iterations=iteration, evaluations=evaluations, start=start))
+            bar.set_postfix(cells=history[-1].cells, qd=f"{history[-1].qd_score:.0f}", refresh=False)
             bar.update(iteration - bar.n)
     bar.close()
     return history
@@ -223,15 +228,17 @@ class LSIResult:
 
     Attributes:
         archive: the best latent vector found in each cell (the scheduler's result archive).
-        history: checkpoints of :func:`illuminate`.
+        history: checkpoints of the search.
         config: the configuration searched with.
         seed: its seed.
+        timings: where the search's time went.
     """
 
     archive: GridArchive
     history: list[Checkpoint]
     config: LSIConfig
     seed: int
+    timings: Timings
 
     @property
     def seconds(self) -> float:
@@ -256,21 +263,28 @@ def run_lsi(
     config: LSIConfig = OURS,
     seed: int = 0,
     discriminator: nn.Module | None = None,
+    overlap: bool | None = None,
     progress: bool = False,
     log_every: int = 100,
 ) -> LSIResult:
     """Illuminate the latent space of ``generator``: the whole seed experiment in one call.
 
+    The emitters take turns in ``config.groups`` groups (:func:`~coursepkg.lsi.pipeline.illuminate_overlapped`),
+    and the images are scored by an :class:`~coursepkg.lsi.evaluator.Evaluator` in
+    ``config.precision``, in a worker process when ``overlap``.
+
     Args:
         generator: the GAN's generator (latent size 128).
         classifier: LeNet-5, returning log-probabilities.
         digit: the digit to search for, or ``None`` for every digit at once
-            (:func:`evaluate_digits`; ``config.cells`` then needs three entries).
+            (:func:`~coursepkg.lsi.measures.evaluate_digits`; ``config.cells`` then needs three entries).
         iterations: ask/tell iterations (the seed ran 30,000).
         config: :data:`OURS` by default, or :data:`SEED_CONFIG`, or your own.
-        seed: seeds the search; the same seed gives the same archive.
+        seed: seeds the search; the same seed gives the same archive, with or without ``overlap``.
         discriminator: with a ``digit``, multiply the objective by the
-            discriminator's probability that the image is real (see :func:`evaluate`).
+            discriminator's probability that the image is real (see :func:`~coursepkg.lsi.measures.evaluate`).
+        overlap: evaluate in a worker process (one torch thread) while this one runs
+            pyribs; by default when ``config.groups > 1`` and this process may use two cores.
         progress: show a progress bar.
         log_every: iterations between checkpoints.
 
@@ -281,24 +295,21 @@ def run_lsi(
         ValueError: for a digit outside 0-9, ``iterations < 1``, or a ``config`` whose
             cells do not fit the measures.
     """
-    if digit is None:
-        if discriminator is not None:
-            raise ValueError("discriminator= goes with a single digit, not with digit=None.")
-        ranges = (*MEASURE_RANGES, DIGIT_RANGE)
-        evaluate_fn = partial(evaluate_digits, generator=generator, classifier=classifier)
-    else:
-        check_digit(digit)
-        ranges = MEASURE_RANGES
-        evaluate_fn = partial(
-            evaluate, generator=generator, classifier=classifier, digit=digit, discriminator=discriminator
-        )
+    evaluator = Evaluator(generator, classifier, digit=digit, discriminator=discriminator, precision=config.precision)
     if iterations < 1:
         raise ValueError(f"iterations must be at least 1, got {iterations}.")
-    scheduler = make_scheduler(
-        config, seed=seed, ranges=ranges, solution_dim=getattr(generator, "latent_dim", LATENT_DIM)
-    )
-    label = f"LSI {config.name}"
-    history = illuminate(
-        scheduler, evaluate_fn, iterations=iterations, progress=progress, log_every=log_every, description=label
-    )
-    return LSIResult(scheduler.result_archive, history, config, seed)
+    ranges = MEASURE_RANGES if digit is not None else (*MEASURE_RANGES, DIGIT_RANGE)
+    scheduler = make_scheduler(config, seed=seed, ranges=ranges, solution_dim=evaluator.latent_dim)
+    if overlap is None:
+        overlap = config.groups > 1 and available_cores() >= 2
+    with EvaluationWorker(evaluator) if overlap else InlineWorker(evaluator) as worker:
+        history, timings = illuminate_overlapped(
+            scheduler,
+            worker,
+            iterations=iterations,
+            groups=config.groups,
+            log_every=log_every,
+            progress=progress,
+            description=f"LSI {config.name}",
+        )
+    return LSIResult(scheduler.result_archive, history, config, seed, timings)

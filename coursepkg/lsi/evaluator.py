@@ -1,0 +1,136 @@
+"""The LSI evaluation prepared once for millions of calls: :func:`~coursepkg.lsi.measures.evaluate`, faster.
+
+:func:`coursepkg.lsi.measures.evaluate` is the answer key of the LSI lab: short,
+checked, and written to be read. A search of 4.5 M evaluations calls it 30,000
+times, so :class:`Evaluator` does the same work with the preparation paid once:
+
+* LeNet-5's input normalisation is folded into its first convolution, and its
+  pooling is :class:`~coursepkg.lsi.pooling.MaxPool2x2`;
+* the two measures come from one pass over the images;
+* optionally the generator runs in bfloat16, which CPUs with AMX or AVX512-BF16
+  multiply two to three times faster than float32. Its images differ slightly
+  from the float32 ones, enough for a few pixels to cross the 0.5 ink threshold:
+  the LSI chapter measures what that does to the archive.
+
+It also does what :func:`~coursepkg.lsi.measures.evaluate` does with a
+discriminator, and what :func:`~coursepkg.lsi.measures.evaluate_digits` does
+(``digit=None``). Used by :func:`coursepkg.lsi.search.run_lsi` (the LSI chapter's
+searches) and the LSI benchmark, in the worker of :mod:`coursepkg.lsi.pipeline`.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+
+from coursepkg.lsi.measures import _THRESHOLD, _check_latents, check_digit, realness
+from coursepkg.lsi.pooling import fast_pooling
+from coursepkg.mnist.data import SCALES
+from coursepkg.mnist.models import LATENT_DIM
+
+__all__ = ["PRECISIONS", "Evaluator"]
+
+#: The generator's precisions :class:`Evaluator` offers.
+PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+class Evaluator:
+    """Objectives and measures of latent vectors, as :func:`~coursepkg.lsi.measures.evaluate` returns them.
+
+    Args:
+        generator: the GAN's generator, ``(n, 128) -> (n, 784)`` in ``[-1, 1]``.
+        classifier: LeNet-5 (:class:`~coursepkg.mnist.lenet.LeNet5`), returning log-probabilities.
+        digit: the digit whose probability is the objective, 0 to 9; ``None`` for
+            :func:`~coursepkg.lsi.measures.evaluate_digits`: the probability of the
+            digit LeNet-5 predicts, which becomes a third measure.
+        discriminator: with a ``digit``, multiply the objective by the
+            discriminator's probability that the image is real (float32).
+        precision: ``"float32"`` (the answer key's numbers up to rounding) or
+            ``"bfloat16"`` (the generator's layers in bfloat16; LeNet-5 and the
+            measures stay float32).
+
+    Calling it with ``(n, 128)`` float latents returns ``(objectives, measures)``:
+    ``(n,)`` float64 in ``[0, 1]`` and ``(n, 2)`` float64 ``[boldness, lightness]``
+    (``(n, 3)`` with the digit when ``digit=None``).
+    The models given are copied, not changed. An evaluator pickles, so it can be
+    sent to a worker process (:class:`~coursepkg.lsi.pipeline.EvaluationWorker`).
+
+    Raises:
+        ValueError: for a digit outside 0-9, a discriminator without a digit, or an
+            unknown precision.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        classifier: nn.Module,
+        *,
+        digit: int | None = 8,
+        discriminator: nn.Module | None = None,
+        precision: str = "float32",
+    ) -> None:
+        if digit is None and discriminator is not None:
+            raise ValueError("discriminator= goes with a single digit, not with digit=None.")
+        if digit is not None:
+            check_digit(digit)
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}.")
+        self.digit = digit
+        self.precision = precision
+        self.latent_dim = getattr(generator, "latent_dim", LATENT_DIM)
+        self.generator = _in_precision(generator, PRECISIONS[precision])
+        self.classifier = _fold_normalisation(fast_pooling(classifier).eval())
+        self.discriminator = None if discriminator is None else copy.deepcopy(discriminator).eval()
+
+    def __call__(self, latents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with torch.inference_mode():
+            z = _check_latents(latents, self.latent_dim).to(PRECISIONS[self.precision])
+            images = (self.generator(z).float() + 1) / 2  # (n, 784) in [0, 1]
+            log_probabilities = self.classifier(images.reshape(-1, 1, 28, 28))
+            ink = images >= _THRESHOLD
+            count = ink.sum(dim=1).float()
+            lightness = torch.where(count > 0, (images * ink).sum(dim=1) / count.clamp(min=1), 0.0)
+            found = [count, lightness]
+            if self.digit is None:
+                best, digit = log_probabilities.max(dim=1)
+                objectives = best.exp()
+                found.append(digit.float())
+            else:
+                objectives = log_probabilities[:, self.digit].exp()
+            if self.discriminator is not None:
+                objectives = objectives * realness(self.discriminator, images)
+            return objectives.double().numpy(), torch.stack(found, dim=1).double().numpy()
+
+
+class _Float32Tanh(nn.Module):
+    """``tanh`` computed in float32: CPUs have no fast bfloat16 ``tanh``, and the images are float32 anyway."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(x.float())
+
+
+def _in_precision(generator: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """A copy of ``generator`` in eval mode whose weights are ``dtype``; in bfloat16 its ``tanh`` stays float32."""
+    copied = copy.deepcopy(generator).eval().to(dtype)
+    if dtype != torch.float32:
+        for name, module in list(copied.named_modules()):
+            if isinstance(module, nn.Tanh):
+                parent, _, child = name.rpartition(".")
+                setattr(copied.get_submodule(parent), child, _Float32Tanh())
+    return copied
+
+
+def _fold_normalisation(classifier: nn.Module) -> nn.Module:
+    """LeNet-5 that takes ``[0, 1]`` images: ``(x - mean) / std`` folded into the first convolution.
+
+    ``conv((x - m) / s) = conv_w/s(x) + b - (m / s) * sum(w)``, per output channel.
+    """
+    mean, std = SCALES["lenet"]
+    first = classifier.convolutions[0]
+    with torch.no_grad():
+        first.bias -= mean / std * first.weight.sum(dim=(1, 2, 3))
+        first.weight /= std
+    return classifier

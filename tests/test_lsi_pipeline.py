@@ -1,0 +1,236 @@
+"""The fast LSI search: the evaluator, the lean CMA-ES and the overlapped scheduler give the reference's results."""
+
+import numpy as np
+import pytest
+import torch
+from ribs.emitters.opt import CMAEvolutionStrategy
+
+from coursepkg.lsi import measures as lsi_measures
+from coursepkg.lsi import search as lsi_search
+from coursepkg.lsi.cma_es import LeanCMAEvolutionStrategy
+from coursepkg.lsi.evaluator import Evaluator
+from coursepkg.lsi.pipeline import EvaluationWorker, InlineWorker, illuminate_overlapped
+from coursepkg.mnist import pretrained
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+#: OURS at a test's scale: the same emitters, groups and evolution strategy on a smaller grid.
+SMALL = lsi_search.replace(lsi_search.OURS, name="small", cells=(40, 20), batch_size=12)
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {name: pretrained.load(name) for name in ("generator", "discriminator", "lenet5")}
+
+
+@pytest.fixture(scope="module")
+def latents():
+    return np.random.default_rng(0).normal(size=(300, 128)).astype(np.float32)
+
+
+def test_float32_evaluator_gives_the_answer_keys_numbers(models, latents):
+    generator, lenet, discriminator = models["generator"], models["lenet5"], models["discriminator"]
+    cases = [
+        (Evaluator(generator, lenet, digit=3), lsi_measures.evaluate(latents, generator, lenet, digit=3)),
+        (
+            Evaluator(generator, lenet, digit=8, discriminator=discriminator),
+            lsi_measures.evaluate(latents, generator, lenet, digit=8, discriminator=discriminator),
+        ),
+        (Evaluator(generator, lenet, digit=None), lsi_measures.evaluate_digits(latents, generator, lenet)),
+    ]
+    for evaluator, (objectives, found) in cases:
+        fast_objectives, fast_found = evaluator(latents)
+        assert fast_objectives.dtype == fast_found.dtype == np.float64
+        assert fast_found.shape == found.shape and fast_objectives.shape == objectives.shape
+        np.testing.assert_allclose(fast_objectives, objectives, rtol=0, atol=1e-5)
+        np.testing.assert_array_equal(fast_found, found)  # same images, same pixels over 0.5
+    # The models given are copied, not changed.
+    for name, model in models.items():
+        for key, value in pretrained.load(name).state_dict().items():
+            assert torch.equal(model.state_dict()[key], value), (name, key)
+
+
+def test_bfloat16_evaluator_is_close_to_float32(models, latents):
+    generator, lenet = models["generator"], models["lenet5"]
+    objectives, found = Evaluator(generator, lenet)(latents)
+    low_objectives, low_found = Evaluator(generator, lenet, precision="bfloat16")(latents)
+    assert np.abs(low_found[:, 0] - found[:, 0]).max() <= 8  # boldness: a few pixels cross 0.5
+    assert np.abs(low_found[:, 1] - found[:, 1]).max() < 0.02  # lightness
+    assert np.abs(low_objectives - objectives).mean() < 0.01
+    assert np.corrcoef(low_objectives, objectives)[0, 1] > 0.99
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"digit": 10}, "0 to 9"),
+        ({"digit": None, "discriminator": "D"}, "single digit"),
+        ({"precision": "float16"}, "precision must be one of"),
+    ],
+)
+def test_evaluator_rejects_bad_settings(models, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Evaluator(models["generator"], models["lenet5"], **kwargs)
+
+
+def _strategy(kind: type, seed: int = 5) -> CMAEvolutionStrategy:
+    strategy = kind(sigma0=0.3, solution_dim=16, batch_size=12, seed=seed, dtype=np.float32)
+    strategy.reset(np.zeros(16))
+    return strategy
+
+
+def test_lean_cma_es_follows_pyribs_cma_es():
+    """Told the same solutions in the same order, both strategies keep the same distribution."""
+    reference, lean = _strategy(CMAEvolutionStrategy), _strategy(LeanCMAEvolutionStrategy)
+    np.testing.assert_array_equal(lean.ask(), reference.ask())  # same draws while C = I
+    rng = np.random.default_rng(1)
+    for generation in range(60):
+        solutions = reference.ask() if generation else reference._solutions
+        lean.ask()
+        lean._solutions = solutions  # the same population, so that only the updates are compared
+        order = np.argsort(np.sum((solutions - 1.0) ** 2, axis=1))  # minimise the distance to (1, ..., 1)
+        parents = int(rng.integers(0, 7))  # "filter" selection: 0 to 6 parents
+        reference.tell(order, -np.arange(12.0), parents)
+        lean.tell(order, -np.arange(12.0), parents)
+    for name in ("mean", "ps", "pc"):
+        np.testing.assert_allclose(getattr(lean, name), getattr(reference, name), rtol=1e-3, atol=1e-5)
+    assert lean.sigma == pytest.approx(reference.sigma, rel=1e-4)
+    np.testing.assert_allclose(lean.cov.cov, reference.cov.cov, rtol=1e-3, atol=1e-6)
+    assert reference.mean.mean() > 0.5  # it did move towards (1, ..., 1)
+
+
+def test_lean_cma_es_samples_its_distribution():
+    lean = _strategy(LeanCMAEvolutionStrategy)
+    a = np.random.default_rng(2).normal(size=(16, 16)) / 4
+    lean.cov.cov = (a @ a.T + np.eye(16) * 0.1).astype(np.float32)
+    lean.current_eval = int(lean.lazy_gap_evals) + 1  # the eigensystem is due
+    samples = np.concatenate([lean.ask(2000) for _ in range(10)])
+    expected = lean.sigma**2 * lean.cov.cov
+    error = np.linalg.norm(np.cov(samples.T) - expected) / np.linalg.norm(expected)
+    assert error < 0.05
+    assert not lean.ask().flags.writeable  # as pyribs' solutions: the emitter keeps them
+
+
+def _archive(archive) -> dict[str, np.ndarray]:
+    data = archive.data()
+    order = np.argsort(data["index"])
+    return {name: values[order] for name, values in data.items()}
+
+
+def _same_archive(first: dict, second: dict) -> bool:
+    return first.keys() == second.keys() and all(np.array_equal(first[name], second[name]) for name in first)
+
+
+def test_same_seed_same_archive_with_or_without_the_worker_process(models):
+    evaluator = Evaluator(models["generator"], models["lenet5"], precision="bfloat16")
+    archives = []
+    for worker in (EvaluationWorker(evaluator), InlineWorker(evaluator), EvaluationWorker(evaluator)):
+        scheduler = lsi_search.make_scheduler(SMALL, seed=7)
+        with worker:
+            history, timings = illuminate_overlapped(scheduler, worker, iterations=25, groups=2, log_every=5)
+        archives.append(_archive(scheduler.result_archive))
+        assert [c.iterations for c in history] == [5, 10, 15, 20, 25]
+        assert timings.counts == {"asked": 25 * 60, "told": 25 * 60}
+        assert history[-1].evaluations == 25 * 60
+        assert timings.evaluate > 0 and timings.search > 0
+    assert len(archives[0]["index"]) > 50
+    assert _same_archive(archives[0], archives[1]) and _same_archive(archives[0], archives[2])
+    other = lsi_search.make_scheduler(SMALL, seed=8)
+    illuminate_overlapped(other, InlineWorker(evaluator), iterations=25, groups=2)
+    assert not _same_archive(archives[0], _archive(other.result_archive))
+
+
+def test_one_group_inline_is_the_tutorials_loop(models):
+    """groups=1 asks, evaluates, adds and tells in pyribs' Scheduler's order: the same archive."""
+    evaluator = Evaluator(models["generator"], models["lenet5"])
+    config = lsi_search.replace(SMALL, groups=1, es="cma_es")
+    tutorial = lsi_search.make_scheduler(config, seed=3)
+    lsi_search.illuminate(tutorial, evaluator, iterations=12)
+    ours = lsi_search.make_scheduler(config, seed=3)
+    illuminate_overlapped(ours, InlineWorker(evaluator), iterations=12, groups=1)
+    assert _same_archive(_archive(tutorial.result_archive), _archive(ours.result_archive))
+
+
+class _Recorder:
+    """Records what each emitter asked for and what it was told, and every batch sent to the worker."""
+
+    def __init__(self, scheduler, worker):
+        self.asked = {id(e): [] for e in scheduler.emitters}
+        self.told = {id(e): [] for e in scheduler.emitters}
+        self.submitted: list[np.ndarray] = []
+        for emitter in scheduler.emitters:
+            emitter.ask = self._ask(emitter, emitter.ask)
+            emitter.tell = self._tell(emitter, emitter.tell)
+        submit = worker.submit
+        worker.submit = lambda latents: (self.submitted.append(np.array(latents)), submit(latents))[1]
+
+    def _ask(self, emitter, ask):
+        def recorded():
+            solutions = ask()
+            self.asked[id(emitter)].append(np.array(solutions))
+            return solutions
+
+        return recorded
+
+    def _tell(self, emitter, tell):
+        def recorded(solution, objective, measures, add_info):
+            self.told[id(emitter)].append((np.array(solution), np.array(objective), np.array(measures)))
+            return tell(solution, objective, measures, add_info=add_info)
+
+        return recorded
+
+
+@pytest.mark.parametrize("groups", [1, 2, 3, 5])
+def test_every_solution_is_evaluated_once_and_told_to_the_emitter_that_asked(models, groups):
+    evaluator = Evaluator(models["generator"], models["lenet5"])
+    scheduler = lsi_search.make_scheduler(SMALL, seed=11)
+    worker = InlineWorker(evaluator)
+    recorder = _Recorder(scheduler, worker)
+    iterations = 6
+    illuminate_overlapped(scheduler, worker, iterations=iterations, groups=groups)
+    submitted = np.concatenate(recorder.submitted)
+    assert len(submitted) == iterations * 60 == len(np.unique(submitted, axis=0))  # none lost, none twice
+    for emitter in scheduler.emitters:
+        asked, told = recorder.asked[id(emitter)], recorder.told[id(emitter)]
+        assert len(asked) == len(told) == iterations
+        for solutions, (told_solutions, objectives, found) in zip(asked, told):
+            np.testing.assert_array_equal(told_solutions, solutions)
+            # Evaluated here alone rather than in its group's batch: float32 sums may round differently.
+            expected_objectives, expected_found = evaluator(solutions)
+            np.testing.assert_allclose(objectives, expected_objectives, atol=1e-4)
+            np.testing.assert_allclose(found, expected_found, rtol=1e-4)
+    asked_rows = np.concatenate([batch for batches in recorder.asked.values() for batch in batches])
+    assert {row.tobytes() for row in asked_rows} == {row.tobytes() for row in submitted}
+
+
+def test_overlapped_search_rejects_bad_arguments(models):
+    scheduler = lsi_search.make_scheduler(SMALL, seed=0)
+    worker = InlineWorker(Evaluator(models["generator"], models["lenet5"]))
+    for kwargs, message in (
+        ({"iterations": 0}, "at least 1"),
+        ({"iterations": 1, "groups": 0}, "groups must be from 1 to the 5 emitters"),
+        ({"iterations": 1, "groups": 6}, "groups must be from 1 to the 5 emitters"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            illuminate_overlapped(scheduler, worker, **kwargs)
+
+
+def test_a_failing_evaluation_is_reported_with_its_traceback(models):
+    evaluator = Evaluator(models["generator"], models["lenet5"])
+    with EvaluationWorker(evaluator) as worker:
+        worker.submit(np.zeros((4, 7)))  # the generator wants 128 numbers per latent vector
+        with pytest.raises(RuntimeError, match=r"(?s)failed in the worker process.*ValueError: latents must"):
+            worker.result()
+        worker.submit(np.zeros((4, 128)))  # the worker goes on after a failure
+        objectives, found = worker.result()
+        assert objectives.shape == (4,) and found.shape == (4, 2)
+    assert not worker._process.is_alive()
+
+
+def test_run_lsi_gives_the_same_archive_with_and_without_overlap(models):
+    runs = [
+        lsi_search.run_lsi(models["generator"], models["lenet5"], iterations=10, config=SMALL, seed=2, overlap=overlap)
+        for overlap in (True, False)
+    ]
+    assert _same_archive(_archive(runs[0].archive), _archive(runs[1].archive))
+    assert runs[0].history[-1].evaluations == runs[0].timings.counts["told"] == 10 * 60
