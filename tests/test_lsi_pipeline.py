@@ -14,7 +14,7 @@ from coursepkg.mnist import pretrained
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-#: OURS at a test's scale: the same emitters, groups and evolution strategy on a smaller grid.
+#: OURS at a test's scale: the same emitters, groups, evolution strategy and precision, a smaller grid and batches.
 SMALL = lsi_search.replace(lsi_search.OURS, name="small", cells=(40, 20), batch_size=12)
 
 

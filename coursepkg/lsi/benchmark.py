@@ -30,6 +30,7 @@ import multiprocessing
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
+from multiprocessing.synchronize import Event
 from typing import NamedTuple
 
 import numpy as np
@@ -243,9 +244,10 @@ def precision_check(low: ArchiveBase, *, precision: str = "bfloat16") -> dict:
         precision: that precision.
 
     Returns:
-        ``{"elites", "same_cell", "objective_error_mean", "objective_error_max"}``: how many
-        elites, the fraction whose float32 measures fall in the same cell, and the mean and
-        largest absolute difference between the objective the search recorded and the float32 one.
+        ``{"precision", "elites", "same_cell", "objective_error_mean", "objective_error_max"}``:
+        the precision, how many elites, the fraction whose float32 measures fall in the same
+        cell, and the mean and largest absolute difference between the objective the search
+        recorded and the float32 one.
     """
     generator, classifier = pretrained.load("generator"), pretrained.load("lenet5")
     data = low.data()
@@ -261,7 +263,7 @@ def precision_check(low: ArchiveBase, *, precision: str = "bfloat16") -> dict:
     }
 
 
-def _competing_job(stop: multiprocessing.synchronize.Event) -> None:
+def _competing_job(stop: Event) -> None:
     """Another job on the machine: float32 matrix products on one core until told to stop."""
     torch.set_num_threads(1)
     a = torch.randn(1024, 1024)
@@ -292,7 +294,7 @@ def run_benchmark(
         ``{"runs", "evaluations", "seed", "seed_figures", "flop_per_evaluation", "gemm",
         "competing_job", "precision_check"}``; ``gemm`` holds :func:`gemm_peak` before and
         after the runs, ``precision_check`` (when both ``ours`` and ``float32`` ran) what
-        :func:`precision_check` says of ours.
+        :func:`precision_check` says of ours, with the float32 run's cells as ``"float32_cells"``.
 
     Raises:
         ValueError: for an unknown configuration, ``evaluations < 1`` or ``threads < 1``.
@@ -327,6 +329,9 @@ def run_benchmark(
         if job is not None:
             stop.set()
             job.join(timeout=30)
+            if job.is_alive():
+                job.kill()
+                job.join()
     checked = None
     if "ours" in archives and "float32" in archives:
         checked = precision_check(archives["ours"], precision=CONFIGS["ours"].config.precision)
