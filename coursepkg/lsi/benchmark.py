@@ -172,8 +172,8 @@ def run_config(
         progress: show a progress bar on stderr.
 
     Returns:
-        The run as JSON-ready ``{"name", "config", "engine", "seconds", "seconds_per_iteration",
-        "evaluate_seconds", "breakdown", "history"}`` and its result archive. ``breakdown`` is in
+        The run as JSON-ready ``{"name", "config", "engine", "seconds", "breakdown", "history"}``
+        and its result archive. ``breakdown`` is in
         seconds: ``networks`` (generator, LeNet-5 and measures), ``ask``, ``archive`` and ``tell``
         (pyribs), and ``wait`` (the search waiting for the networks; for the tutorial's loop,
         which waits for all of them, it equals ``networks``).
@@ -228,8 +228,6 @@ def run_config(
         "config": asdict(config),
         "engine": engine,
         "seconds": seconds,
-        "seconds_per_iteration": seconds / iterations,
-        "evaluate_seconds": breakdown["networks"],
         "breakdown": breakdown,
         "history": [checkpoint._asdict() for checkpoint in history],
     }
@@ -308,7 +306,7 @@ def run_benchmark(
 
     def peaks() -> dict:
         return {
-            f"{name} {count} thread{'s' if count > 1 else ''}": round(gemm_peak(dtype=dtype, threads=count), 1)
+            _gemm_key(name, count): round(gemm_peak(dtype=dtype, threads=count), 1)
             for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16))
             for count in sorted({1, cores})
         }
@@ -365,10 +363,14 @@ def _baseline(results: dict) -> dict:
     return next((run for run in results["runs"] if run.get("engine") == "tutorial"), results["runs"][0])
 
 
+def _gemm_key(precision: str, threads: int) -> str:
+    """How the results name one GEMM measurement: ``"bfloat16 1 thread"``, ``"float32 2 threads"``."""
+    return f"{precision} {threads} thread{'s' if threads > 1 else ''}"
+
+
 def _gemm(results: dict, precision: str, threads: int) -> float:
     """The best GEMM GFLOP/s measured before or after the runs, for one precision and thread count."""
-    key = f"{precision} {threads} thread{'s' if threads > 1 else ''}"
-    return max(results["gemm"][when][key] for when in ("before", "after"))
+    return max(results["gemm"][when][_gemm_key(precision, threads)] for when in ("before", "after"))
 
 
 def speed_rows(results: dict) -> list[dict]:

@@ -22,7 +22,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import NamedTuple, Protocol
 
@@ -191,7 +191,8 @@ class Timings:
     wait: float = 0.0  #: waiting for the worker's results
     evaluate: float = 0.0  #: the worker's time in the networks and measures
     total: float = 0.0  #: the whole loop
-    counts: dict = field(default_factory=dict)  #: ``{"asked": n, "told": n}`` solutions
+    asked: int = 0  #: solutions the emitters asked for
+    told: int = 0  #: solutions told back, with their objectives and measures
 
     @property
     def search(self) -> float:
@@ -241,7 +242,7 @@ def illuminate_overlapped(
         raise ValueError(f"groups must be from 1 to the {len(emitters)} emitters, got {groups}.")
     teams = [list(team) for team in np.array_split(np.array(emitters, dtype=object), groups)]
     archive, result = scheduler.archive, scheduler.result_archive
-    timings = Timings(counts={"asked": 0, "told": 0})
+    timings = Timings()
     history: list[Checkpoint] = []
     start = time.perf_counter()
     bar = tqdm(total=iterations, desc=description, disable=not progress, mininterval=1.0)
@@ -250,7 +251,7 @@ def illuminate_overlapped(
         began = time.perf_counter()
         batches = [emitter.ask() for emitter in team]
         timings.ask += time.perf_counter() - began
-        timings.counts["asked"] += sum(len(batch) for batch in batches)
+        timings.asked += sum(len(batch) for batch in batches)
         return batches
 
     with threadpool_limits(limits=1, user_api="blas"):  # 128 x 128 matrices: one thread is fastest
@@ -271,9 +272,7 @@ def illuminate_overlapped(
                 if more and following == g:  # one group: nothing to overlap
                     worker.submit(np.concatenate(asked[g]))
             if iteration % log_every == 0 or iteration == iterations:
-                history.append(
-                    Checkpoint.of(result, iterations=iteration, evaluations=timings.counts["told"], start=start)
-                )
+                history.append(Checkpoint.of(result, iterations=iteration, evaluations=timings.told, start=start))
                 bar.set_postfix(cells=history[-1].cells, qd=f"{history[-1].qd_score:.0f}", refresh=False)
                 bar.update(iteration - bar.n)
     bar.close()
@@ -307,4 +306,4 @@ def _tell(
         )
         position += len(batch)
     timings.tell += time.perf_counter() - told
-    timings.counts["told"] += len(solutions)
+    timings.told += len(solutions)
