@@ -3,11 +3,12 @@
 Usage::
 
     python -m coursepkg fetch-mnist                        # all 70,000 digits into $COURSEPKG_DATA (internet)
+    python -m coursepkg retrain-mnist                      # fetch, retrain both models on them, ship them
     python -m coursepkg train-gan --out runs/gan --epochs 150
     python -m coursepkg train-lenet --out runs/lenet --epochs 30
-    python -m coursepkg export --gan runs/gan --lenet runs/lenet
+    python -m coursepkg export --gan runs/gan --lenet runs/lenet   # --lenet: omit to keep the shipped LeNet-5
     python -m coursepkg benchmark modes --jobs 2 --out book/data/mode_benchmark.json
-    python -m coursepkg benchmark mnist --cpu-budget 600 --threads 1 --out book/data/mnist_benchmark.json
+    python -m coursepkg benchmark mnist --out book/data/mnist_benchmark.json
     python -m coursepkg benchmark lsi --threads 2 --out book/data/lsi_benchmark.json
     python -m coursepkg grade lab_2d_gan --workers 2          # from an nbgrader course directory
 
@@ -85,9 +86,25 @@ def _parser() -> argparse.ArgumentParser:
     add_training_options(commands.add_parser("train-lenet", help="train LeNet-5"), 30)
     exporter = commands.add_parser("export", help="measure trained models and write the shipped weights")
     exporter.add_argument("--gan", type=Path, required=True, help="run folder of train-gan")
-    exporter.add_argument("--lenet", type=Path, required=True, help="run folder of train-lenet")
+    exporter.add_argument(
+        "--lenet", type=Path, default=None, help="run folder of train-lenet (default: keep the shipped LeNet-5)"
+    )
     exporter.add_argument("--dest", type=Path, default=pretrained.weights_dir())
     exporter.add_argument("--threads", type=int, default=None)
+    retrain = commands.add_parser(
+        "retrain-mnist",
+        help="download the full MNIST, retrain LeNet-5 and the GAN on it, and ship them (export)",
+        description="One command for fetch-mnist, train-lenet, train-gan (the course's recipe) and export.",
+    )
+    retrain.add_argument("--out", type=Path, default=Path("runs", "full_mnist"), help="folder of the two runs")
+    retrain.add_argument("--lenet-epochs", type=positive_int, default=10, help="LeNet-5's epochs (default 10)")
+    retrain.add_argument(
+        "--gan-epochs", type=positive_int, default=40, help="the GAN's epochs (default 40: about the shipped steps)"
+    )
+    retrain.add_argument("--seed", type=int, default=0)
+    retrain.add_argument("--dest", type=Path, default=pretrained.weights_dir(), help="where to ship the weights")
+    retrain.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    retrain.add_argument("--threads", type=int, default=None, help="CPU threads (default: the cores available)")
     fetch = commands.add_parser("fetch-mnist", help="download the full MNIST into the data folder (needs the internet)")
     fetch.add_argument(
         "--root", type=Path, default=None, help="data folder (default: $COURSEPKG_DATA or ~/.cache/coursepkg)"
@@ -101,6 +118,28 @@ def _parser() -> argparse.ArgumentParser:
         module.add_arguments(command)
         command.add_argument("--out", type=Path, help="also write the results, with their provenance, as JSON here")
     return parser
+
+
+def _retrain(args: argparse.Namespace) -> int:
+    """``retrain-mnist``: the full MNIST (downloaded if missing), then both models trained and exported."""
+    if not mnist_data.has_full_mnist():
+        try:
+            mnist_data.fetch_full_mnist()
+        except RuntimeError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    _set_threads(args.threads)
+    from coursepkg.mnist.export import export
+
+    runs = {"seed": args.seed, "device": args.device}
+    images, labels = mnist_data.course_split("fit", scale="lenet")
+    train_lenet(images, labels, epochs=args.lenet_epochs, out_dir=args.out / "lenet", **runs)
+    images, _ = mnist_data.course_split("fit")
+    train_gan(images, epochs=args.gan_epochs, out_dir=args.out / "gan", **runs)
+    for model, numbers in export(args.out / "gan", args.out / "lenet", args.dest).items():
+        print(model, numbers)
+    print(f"trained on {len(images):,} digits; the weights and manifest.json are in {args.dest}")
+    return 0
 
 
 def _add_grade(commands: Any) -> None:
@@ -202,10 +241,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "grade":
         return _grade(args)
     if args.command == "fetch-mnist":
-        for split in ("train", "test"):
-            mnist_data.load_split(split, root=args.root, download=True)
-        print(f"MNIST is in {mnist_data.data_dir(args.root)}: every command and lab now uses all 70,000 digits.")
+        try:
+            folder = mnist_data.fetch_full_mnist(args.root)
+        except RuntimeError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(f"MNIST is in {folder}: every command and lab now uses all 70,000 digits.")
         return 0
+    if args.command == "retrain-mnist":
+        return _retrain(args)
     if args.command == "benchmark":  # each benchmark sets its own threads (one per run for modes)
         return _benchmark(args, "python -m coursepkg " + shlex.join(argv))
     _set_threads(args.threads)
@@ -230,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"trained {len(history['loss'])} epochs; final loss {history['loss'][-1]:.4f}; checkpoint in {args.out}")
     elif args.command == "export":
         for run in (args.gan, args.lenet):
-            if not (run / "checkpoint.pt").exists():
+            if run is not None and not (run / "checkpoint.pt").exists():
                 print(f"error: {run / 'checkpoint.pt'} does not exist; train first.", file=sys.stderr)
                 return 2
         from coursepkg.mnist.export import export

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import struct
 import subprocess
 import sys
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 import torch
 
 from coursepkg.__main__ import BENCHMARKS, main
+from coursepkg.mnist import data as mnist_data
 from coursepkg.mnist import pretrained
-from coursepkg.mnist.benchmark import FLOOR
+from coursepkg.mnist.benchmark import FLOOR, METRICS
 from coursepkg.util.provenance import format_provenance
 from tests.conftest import ROOT
 
@@ -21,7 +25,7 @@ pytestmark = pytest.mark.slow
 #: Short runs of each benchmark, a few seconds each.
 SHORT_BENCHMARKS = {
     "modes": ["--variants", "gan", "--datasets", "ring", "--seeds", "1", "--steps", "2"],
-    "mnist": ["--cpu-budget", "1"],
+    "mnist": ["--cpu-budgets", "1", "2"],
     "lsi": ["--configs", "ours", "--evaluations", "600"],
 }
 
@@ -74,6 +78,7 @@ def test_export_writes_loadable_weights_and_a_manifest(runs):
     manifest = pretrained.manifest(dest)["models"]
     assert manifest["generator"]["training"]["epochs"] == 1
     assert manifest["generator"]["training"]["command"].startswith("python -m coursepkg train-gan")
+    assert manifest["generator"]["training"]["command"].endswith("--recipe ours")  # what reproduces it
     assert len(manifest["generator"]["training"]["d_loss_per_epoch"]) == 1
     for name in pretrained.MODELS:
         model = pretrained.load(name, folder=dest)
@@ -104,19 +109,36 @@ def benchmarks(tmp_path_factory) -> dict[str, tuple[str, dict]]:
     return written
 
 
-def test_the_mnist_benchmark_prints_and_writes_both_recipes_beside_the_floor(benchmarks):
+def test_the_mnist_benchmark_prints_and_writes_both_recipes_at_each_budget_beside_the_floor(benchmarks):
     printed, results = benchmarks["mnist"]
-    for row in ("LeNet-5 held-out accuracy", "ours", "peer", "shipped", "floor"):
-        assert row in printed
-    ours, peer, shipped, floor = results["rows"]
-    assert [row["generator"] for row in results["rows"]] == ["ours", "peer", "shipped", FLOOR]
-    assert [row["recipe"] for row in results["rows"]] == ["ours", "peer", "ours", None]
-    for row in (ours, peer):
-        assert row["cpu_seconds"] >= 1 and row["images_per_second"] > 0 and 1 <= row["digits"] <= 10
+    expected = ("LeNet-5 held-out accuracy", "ours", "peer", "shipped", FLOOR, "precision", "coverage", "Fréchet ours")
+    for text in expected:
+        assert text in printed
+    rows = results["rows"]
+    assert [(row["generator"], row["cpu_budget_s"]) for row in rows] == [
+        ("ours", 1),
+        ("peer", 1),
+        ("ours", 2),
+        ("peer", 2),
+        ("shipped", None),
+        (FLOOR, None),
+    ]
+    assert [row["recipe"] for row in rows] == ["ours", "peer", "ours", "peer", "dcgan", None]
+    for row in rows[:4]:  # trained here, side by side, each measured when it passed its budget
+        assert row["cpu_budget_s"] <= row["cpu_seconds"] < row["cpu_budget_s"] + 1
+        assert row["images_per_cpu_second"] == pytest.approx(row["epochs"] * 10_000 / row["cpu_seconds"])
+        assert 0 < row["epochs"] and 1 <= row["digits"] <= 10
+    assert rows[2]["epochs"] > rows[0]["epochs"]
+    shipped, floor = rows[4], rows[5]
     assert shipped["epochs"] == pretrained.manifest()["models"]["generator"]["training"]["epochs"]
-    assert shipped["images_per_second"] is None
-    assert 0 < floor["frechet"] < shipped["frechet"] < ours["frechet"]  # a second of training draws no digits yet
-    assert [key for key, value in floor.items() if value is not None] == ["generator", "frechet"]
+    assert shipped["images_per_cpu_second"] is None and floor["cpu_seconds"] is None
+    for row in rows:
+        assert all(row[metric] is not None for metric in METRICS)
+        assert all(0 <= row[name] <= 1 for name in ("precision", "recall", "coverage"))
+    assert floor["digits"] == 10 and floor["precision"] > 0.7 and floor["coverage"] > 0.7
+    assert 0 < floor["frechet"] < shipped["frechet"] < rows[2]["frechet"]  # seconds of training draw no digits yet
+    assert [c["cpu_budget_s"] for c in results["comparison"]] == [1, 2]
+    assert results["comparison"][1]["frechet_ours"] == rows[2]["frechet"]
     assert results["lenet_heldout_accuracy"] > 0.98
 
 
@@ -156,3 +178,46 @@ def test_an_unknown_benchmark_is_refused_with_the_choices(capsys):
     with pytest.raises(SystemExit):
         main(["benchmark-mnist", "--cpu-budget", "600"])  # the old command is gone, not kept as an alias
     assert "invalid choice: 'benchmark-mnist'" in capsys.readouterr().err
+
+
+def _fake_full_mnist(root: Path) -> None:
+    """A data folder holding 'the full MNIST' as torchvision lays it out: 200 training and 10,000 test digits."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    real, labels = mnist_data.course_split("heldout", quiet=True)  # real digits, so that LeNet-5 can learn
+    pixels = ((real + 1) * 127.5).round().to(torch.uint8).reshape(-1, 28, 28)
+    for prefix, count in (("train", 200), ("t10k", 10_000)):
+        images, targets = pixels.repeat(2, 1, 1)[:count], labels.repeat(2)[:count].to(torch.uint8)
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(
+            struct.pack(">IIII", 0x803, count, 28, 28) + images.numpy().tobytes()
+        )
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, count) + targets.numpy().tobytes())
+
+
+def test_retrain_mnist_trains_both_models_on_the_full_set_and_ships_them(tmp_path):
+    _fake_full_mnist(tmp_path / "data")
+    dest, out = tmp_path / "weights", tmp_path / "runs"
+    env = {**os.environ, "COURSEPKG_DATA": str(tmp_path / "data")}
+    command = ["retrain-mnist", "--out", str(out), "--dest", str(dest), "--lenet-epochs", "1", "--gan-epochs", "1"]
+    result = subprocess.run(
+        [sys.executable, "-m", "coursepkg", *command, "--threads", "1"], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "trained on 5,200 digits" in result.stdout  # the 200 'training' digits and test digits [0, 5000)
+    manifest = pretrained.manifest(dest)["models"]
+    assert {entry["trained_on"]["digits"] for entry in manifest.values()} == {5200}
+    assert manifest["generator"]["training"]["epochs"] == 1
+    for name in pretrained.MODELS:
+        pretrained.load(name, folder=dest)
+
+
+def test_fetch_mnist_says_so_when_the_download_fails(tmp_path, monkeypatch, capsys):
+    def offline(*args, **kwargs):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr(mnist_data, "MNIST", offline)
+    assert main(["fetch-mnist", "--root", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert "Could not download MNIST" in error and "needs the internet" in error
+    assert main(["retrain-mnist", "--out", str(tmp_path / "runs"), "--dest", str(tmp_path / "weights")]) == 2
+    assert not (tmp_path / "weights").exists()  # nothing half-shipped

@@ -11,7 +11,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from coursepkg.mnist import lenet as lenet_module
 from coursepkg.mnist import models as mnist_models
-from coursepkg.mnist.train import RECIPES, GANRecipe, _ema_with_warmup, train_gan, train_lenet
+from coursepkg.mnist.train import RECIPES, GANRecipe, ema_with_warmup, train_gan, train_lenet
 from coursepkg.toy2d import losses as gan_losses
 
 TINY = GANRecipe(g_hidden=(16, 32), d_hidden=(32, 16), latent_dim=8, batch_size=16, ema=None)
@@ -99,7 +99,7 @@ def test_weight_averaging_changes_only_the_generator_that_is_returned():
 
 def test_the_average_forgets_the_initial_weights_within_a_few_steps():
     layer = nn.Linear(1, 1, bias=False)
-    average = AveragedModel(layer, multi_avg_fn=_ema_with_warmup(0.999))
+    average = AveragedModel(layer, multi_avg_fn=ema_with_warmup(0.999))
     with torch.no_grad():
         layer.weight.fill_(0.0)
         average.update_parameters(layer)  # the first update copies
@@ -126,11 +126,25 @@ def test_a_cpu_budget_stops_training_early():
     assert result.cpu_seconds >= 0.2
 
 
+def test_snapshots_keep_the_sampled_generator_as_it_was_at_each_cpu_time():
+    result = train_gan(
+        _images(4096), recipe=TINY_EMA, epochs=None, cpu_budget_s=0.6, snapshot_cpu_s=(0.3, 0.1), progress=False
+    )
+    assert sorted(result.snapshots) == [0.1, 0.3]
+    early, late = result.snapshots[0.1], result.snapshots[0.3]
+    assert 0.1 <= early.cpu_seconds < late.cpu_seconds <= result.cpu_seconds
+    assert 0 < early.images_seen < late.images_seen < result.images_seen
+    assert not early.generator.training and early.generator is not result.gan.generator
+    # Copies, not views: training went on after each was taken.
+    weights = [s.generator.net[0].weight for s in (early, late)] + [result.gan.generator.net[0].weight]
+    assert not torch.equal(weights[0], weights[1]) and not torch.equal(weights[1], weights[2])
+
+
 def test_the_recipes_differ_where_the_tutorial_differs():
     ours, peer = RECIPES["ours"], RECIPES["peer"]
     assert (ours.latent_dim, ours.g_hidden, ours.d_hidden) == (128, (256, 512, 1024), (1024, 512, 256))
     assert (peer.latent_dim, peer.lr, peer.betas, peer.batch_size, peer.ema) == (100, 1e-4, (0.9, 0.999), 32, None)
-    assert (ours.lr, ours.betas, ours.batch_size, ours.ema) == (2e-4, (0.5, 0.999), 64, 0.999)
+    assert (ours.lr, ours.betas, ours.batch_size, ours.ema) == (1e-3, (0.0, 0.99), 128, 0.999)
     assert not ours.spectral_norm and not peer.spectral_norm
 
 

@@ -37,8 +37,9 @@ __all__ = [
     "course_split",
     "data_dir",
     "describe_source",
-    "has_full_mnist",
+    "fetch_full_mnist",
     "fingerprint",
+    "has_full_mnist",
     "lenet_input",
     "load_split",
     "scale_images",
@@ -102,6 +103,30 @@ def has_full_mnist(root: str | os.PathLike | None = None) -> bool:
     except RuntimeError:  # torchvision: "Dataset not found"
         return False
     return True
+
+
+def fetch_full_mnist(root: str | os.PathLike | None = None) -> Path:
+    """Download all 70,000 MNIST digits into the data folder with torchvision (``python -m coursepkg fetch-mnist``).
+
+    Args:
+        root: data folder (see :func:`data_dir`).
+
+    Returns:
+        The data folder, which then holds ``MNIST/raw``: every command and lab uses the full set.
+
+    Raises:
+        RuntimeError: when the download fails (no internet, a mirror down), saying what to do.
+    """
+    folder = data_dir(root)
+    for train in (True, False):
+        try:
+            MNIST(str(folder), train=train, download=True)
+        except (RuntimeError, OSError) as error:  # torchvision tries every mirror, then raises
+            raise RuntimeError(
+                f"Could not download MNIST into {folder}: {error}. This needs the internet; or copy the folder "
+                "MNIST/raw from a machine that has it into the data folder (or set COURSEPKG_DATA to its parent)."
+            ) from error
+    return folder
 
 
 def describe_source(root: str | os.PathLike | None = None) -> str:

@@ -1,6 +1,6 @@
 """Export trained MNIST models as the shipped ones: measure them, write weights and manifest.
 
-``python -m coursepkg export --gan RUN --lenet RUN`` calls :func:`export`. The
+``python -m coursepkg export --gan RUN [--lenet RUN]`` calls :func:`export`. The
 MNIST lab and the LSI part load what it writes through :mod:`coursepkg.mnist.pretrained`.
 """
 
@@ -13,7 +13,7 @@ import torch
 from coursepkg.mnist import data as mnist_data
 from coursepkg.mnist import pretrained
 from coursepkg.mnist.models import Discriminator
-from coursepkg.mnist.train import GANRecipe
+from coursepkg.mnist.train import RECIPES, GANRecipe
 
 __all__ = ["export"]
 
@@ -32,8 +32,14 @@ def _data_description(images: torch.Tensor, part: str) -> dict[str, object]:
     }
 
 
-def export(gan_run: Path, lenet_run: Path, dest: Path) -> dict[str, dict[str, float]]:
+def export(gan_run: Path, lenet_run: Path | None, dest: Path) -> dict[str, dict[str, float]]:
     """Measure the trained models on held-out digits and write weights and manifest to ``dest``.
+
+    Args:
+        gan_run: run folder of ``train-gan`` (its ``checkpoint.pt``).
+        lenet_run: run folder of ``train-lenet``; ``None`` keeps the shipped LeNet-5
+            (and its manifest entry), which then measures the GAN.
+        dest: folder of the weights and their manifest.
 
     Returns:
         The metrics recorded for each model.
@@ -45,27 +51,33 @@ def export(gan_run: Path, lenet_run: Path, dest: Path) -> dict[str, dict[str, fl
     heldout_lenet, _ = mnist_data.course_split("heldout", scale="lenet")
     data = {"trained_on": _data_description(fit, "fit"), "measured_on": _data_description(heldout, "heldout")}
 
-    lenet_state = torch.load(lenet_run / "checkpoint.pt", weights_only=True)
-    lenet = pretrained.MODELS["lenet5"]({})
-    lenet.load_state_dict(lenet_state["model"])
-    lenet.eval()
-    lenet_epochs = len(lenet_state["history"]["loss"])
-    lenet_metrics = {"heldout_accuracy": round(accuracy(lenet, heldout_lenet, heldout_labels), 5)}
-    pretrained.save(
-        dest,
-        "lenet5",
-        lenet,
-        {
-            "config": {},
-            **data,
-            "training": {
-                "command": f"python -m coursepkg train-lenet --out {lenet_run} --epochs {lenet_epochs}",
-                "epochs": lenet_epochs,
-                "loss_per_epoch": [round(v, 5) for v in lenet_state["history"]["loss"]],
+    if lenet_run is None:
+        lenet = pretrained.load("lenet5")
+        lenet_entry = pretrained.manifest()["models"]["lenet5"]
+        lenet_metrics = lenet_entry["metrics"]
+        pretrained.save(dest, "lenet5", lenet, {k: v for k, v in lenet_entry.items() if k not in ("file", "sha256")})
+    else:
+        lenet_state = torch.load(lenet_run / "checkpoint.pt", weights_only=True)
+        lenet = pretrained.MODELS["lenet5"]({})
+        lenet.load_state_dict(lenet_state["model"])
+        lenet.eval()
+        lenet_epochs = len(lenet_state["history"]["loss"])
+        lenet_metrics = {"heldout_accuracy": round(accuracy(lenet, heldout_lenet, heldout_labels), 5)}
+        pretrained.save(
+            dest,
+            "lenet5",
+            lenet,
+            {
+                "config": {},
+                **data,
+                "training": {
+                    "command": f"python -m coursepkg train-lenet --out {lenet_run} --epochs {lenet_epochs}",
+                    "epochs": lenet_epochs,
+                    "loss_per_epoch": [round(v, 5) for v in lenet_state["history"]["loss"]],
+                },
+                "metrics": lenet_metrics,
             },
-            "metrics": lenet_metrics,
-        },
-    )
+        )
 
     state = torch.load(gan_run / "checkpoint.pt", weights_only=True)
     recipe = GANRecipe.from_dict(state["recipe"])
@@ -93,7 +105,8 @@ def export(gan_run: Path, lenet_run: Path, dest: Path) -> dict[str, dict[str, fl
         d_fake = torch.sigmoid(discriminator(fakes)).mean().item()
     steps_per_epoch = len(state["history"]["d_loss"]) // max(state["epochs"], 1)
     training = {
-        "command": f"python -m coursepkg train-gan --out {gan_run} --epochs {state['epochs']} --seed {state['seed']}",
+        "command": f"python -m coursepkg train-gan --out {gan_run} --epochs {state['epochs']} --seed {state['seed']}"
+        + "".join(f" --recipe {name}" for name, known in RECIPES.items() if known == recipe),
         "recipe": state["recipe"],
         "seed": state["seed"],
         "epochs": state["epochs"],
