@@ -207,6 +207,7 @@ def test_retrain_mnist_trains_both_models_on_the_full_set_and_ships_them(tmp_pat
     manifest = pretrained.manifest(dest)["models"]
     assert {entry["trained_on"]["digits"] for entry in manifest.values()} == {5200}
     assert manifest["generator"]["training"]["epochs"] == 1
+    assert manifest["generator"]["training"]["command"].endswith("--recipe dcgan")  # the shipped generator's
     for name in pretrained.MODELS:
         pretrained.load(name, folder=dest)
 
