@@ -11,7 +11,8 @@ from torch.optim.swa_utils import AveragedModel
 
 from coursepkg.mnist import lenet as lenet_module
 from coursepkg.mnist import models as mnist_models
-from coursepkg.mnist.train import RECIPES, GANRecipe, ema_with_warmup, train_gan, train_lenet
+from coursepkg.mnist.averaging import ema_with_warmup
+from coursepkg.mnist.train import RECIPES, GANRecipe, train_gan, train_lenet
 from coursepkg.toy2d import losses as gan_losses
 
 TINY = GANRecipe(g_hidden=(16, 32), d_hidden=(32, 16), latent_dim=8, batch_size=16, ema=None)

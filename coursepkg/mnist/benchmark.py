@@ -25,6 +25,7 @@ import torch
 from coursepkg.mnist import data as mnist_data
 from coursepkg.mnist import pretrained
 from coursepkg.mnist.metrics import GeneratorReport, accuracy, evaluate_generator, evaluate_images
+from coursepkg.mnist.results import table_formats, table_frame
 from coursepkg.mnist.train import RECIPES, GANRecipe, train_gan
 from coursepkg.util.cli import positive_int
 
@@ -36,8 +37,6 @@ __all__ = [
     "format_table",
     "run",
     "run_benchmark",
-    "table_formats",
-    "table_frame",
 ]
 
 #: The ``generator`` of the row that measures real fit digits as if a generator had drawn them.
@@ -224,33 +223,6 @@ def comparison_rows(results: dict) -> list[dict]:
             }
         )
     return rows
-
-
-#: Column headers of :func:`format_table` (and of the MNIST lab's table), with their number formats.
-_COLUMNS = {
-    "generator": ("generator", None),
-    "cpu_budget_s": ("budget (CPU s)", "{:.0f}"),
-    "epochs": ("epochs", "{:.1f}"),
-    "images_per_cpu_second": ("images/CPU s", "{:.0f}"),
-    "digits": ("digits", "{:.0f}"),
-    "class_kl": ("KL(classes‖uniform)", "{:.3f}"),
-    "frechet": ("Fréchet", "{:.1f}"),
-    "precision": ("precision", "{:.3f}"),
-    "recall": ("recall", "{:.3f}"),
-    "density": ("density", "{:.3f}"),
-    "coverage": ("coverage", "{:.3f}"),
-}
-
-
-def table_frame(results: dict) -> pd.DataFrame:
-    """The rows of :func:`run_benchmark` with the table's headers; numbers stay numbers (blank is NaN)."""
-    frame = pd.DataFrame(results["rows"])[list(_COLUMNS)]
-    return frame.rename(columns={key: header for key, (header, _) in _COLUMNS.items()})
-
-
-def table_formats() -> dict[str, str]:
-    """Number formats of :func:`table_frame`'s columns, for ``DataFrame.style.format``."""
-    return {header: number for header, number in _COLUMNS.values() if number is not None}
 
 
 def format_table(results: dict) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -25,6 +25,7 @@ from torch.optim.swa_utils import AveragedModel
 from torchvision.utils import save_image
 from tqdm import tqdm
 
+from coursepkg.mnist.averaging import ema_with_warmup
 from coursepkg.mnist.lenet import LeNet5, augment
 from coursepkg.mnist.models import MNISTGAN, train_step
 from coursepkg.util.files import write_atomic
@@ -35,7 +36,6 @@ __all__ = [
     "Snapshot",
     "TrainedGAN",
     "default_device",
-    "ema_with_warmup",
     "train_gan",
     "train_lenet",
 ]
@@ -139,26 +139,6 @@ def default_device() -> torch.device:
 
 def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
-
-
-def ema_with_warmup(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor], None]:
-    """Exponential moving average whose decay ramps up as ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates.
-
-    The ``multi_avg_fn`` of ``torch.optim.swa_utils.AveragedModel`` in :func:`train_gan`
-    and in the MNIST lab's short run.
-
-    A fixed decay of 0.999 would still give the random initial weights a
-    weight of 0.999 ** 1500 = 22 % after ten epochs; the ramp forgets them within
-    the first hundred steps, so short runs sample from a sensible average too.
-    """
-
-    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
-        steps = float(num_averaged)
-        weight = 1 - min(decay, (1 + steps) / (10 + steps))
-        for average, now in zip(averaged, current):
-            average.lerp_(now, weight)
-
-    return update
 
 
 def _load_checkpoint(out_dir: Path | None, resume: bool) -> dict[str, Any] | None:
