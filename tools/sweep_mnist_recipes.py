@@ -39,7 +39,7 @@ from coursepkg.mnist.train import RECIPES, GANRecipe, train_gan
 
 CANDIDATES: dict[str, GANRecipe] = {
     # The lab's short run: DCGAN's settings (its first version), then larger batches, a larger
-    # learning rate, no momentum (beta1 = 0) and a short weight average.
+    # learning rate, no momentum (beta1 = 0) and the average of the weights.
     "lab_dcgan": GANRecipe(ema=None),
     "lab_dcgan_ema": GANRecipe(ema=0.999),
     "lab_b128_lr1e-3_ema": GANRecipe(batch_size=128, lr=1e-3, ema=0.999),
