@@ -26,7 +26,7 @@ from coursepkg.mnist import data as mnist_data
 from coursepkg.mnist import pretrained
 from coursepkg.mnist.metrics import GeneratorReport, accuracy, evaluate_generator, evaluate_images
 from coursepkg.mnist.results import table_formats, table_frame
-from coursepkg.mnist.train import RECIPES, GANRecipe, train_gan
+from coursepkg.mnist.train import RECIPES, GANRecipe, recipe_name, train_gan
 from coursepkg.util.cli import positive_int
 
 __all__ = [
@@ -176,8 +176,7 @@ def run_benchmark(
     report = evaluate_generator(
         pretrained.load("generator"), lenet, heldout, latent_dim=shipped["config"]["latent_dim"]
     )
-    # Which of RECIPES the shipped generator was trained with, read from its manifest.
-    recipe = next((name for name, r in RECIPES.items() if r == GANRecipe.from_dict(training["recipe"])), None)
+    recipe = recipe_name(GANRecipe.from_dict(training["recipe"]))  # as its manifest says
     blank = dict.fromkeys(["cpu_budget_s", "cpu_seconds", "epochs", "images_per_cpu_second"])
     rows.append(
         _row(

@@ -13,7 +13,7 @@ import torch
 from coursepkg.mnist import data as mnist_data
 from coursepkg.mnist import pretrained
 from coursepkg.mnist.models import Discriminator
-from coursepkg.mnist.train import RECIPES, GANRecipe
+from coursepkg.mnist.train import GANRecipe, recipe_name
 
 __all__ = ["export"]
 
@@ -106,7 +106,7 @@ def export(gan_run: Path, lenet_run: Path | None, dest: Path) -> dict[str, dict[
     steps_per_epoch = len(state["history"]["d_loss"]) // max(state["epochs"], 1)
     training = {
         "command": f"python -m coursepkg train-gan --out {gan_run} --epochs {state['epochs']} --seed {state['seed']}"
-        + "".join(f" --recipe {name}" for name, known in RECIPES.items() if known == recipe),
+        + (f" --recipe {name}" if (name := recipe_name(recipe)) else ""),
         "recipe": state["recipe"],
         "seed": state["seed"],
         "epochs": state["epochs"],

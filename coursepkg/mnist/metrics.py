@@ -128,15 +128,16 @@ class ManifoldScores:
     coverage: float
 
 
-def _ball_radii(points: np.ndarray, k: int) -> np.ndarray:
-    """``(n,)`` distance from each of ``points`` to its ``k``-th nearest other point."""
-    if len(points) <= k:
-        raise ValueError(f"need more than k = {k} points for k-nearest-neighbour balls, got {len(points)}.")
+def _ball_radii(points: np.ndarray, *ks: int) -> list[np.ndarray]:
+    """For each ``k`` of ``ks``, the ``(n,)`` distances from each of ``points`` to its ``k``-th nearest other point."""
+    if len(points) <= max(ks):
+        raise ValueError(f"need more than k = {max(ks)} points for k-nearest-neighbour balls, got {len(points)}.")
     # The ball tree computes sqrt(sum((a - b) ** 2)) exactly as SciPy's cdist below does; the
     # brute-force shortcut |a|^2 + |b|^2 - 2 a.b rounds differently, and a point on a ball's edge
     # (each real point's k-th neighbour, when the two sets are the same) would fall either side.
-    distances, _ = NearestNeighbors(algorithm="ball_tree").fit(points).kneighbors(points, n_neighbors=k + 1)
-    return distances[:, k]  # column 0 is the point itself
+    tree = NearestNeighbors(algorithm="ball_tree").fit(points)
+    distances, _ = tree.kneighbors(points, n_neighbors=max(ks) + 1)
+    return [distances[:, k] for k in ks]  # column 0 is the point itself
 
 
 def manifold_scores(
@@ -168,8 +169,8 @@ def manifold_scores(
     real, fake = np.asarray(real, dtype=np.float64), np.asarray(fake, dtype=np.float64)
     if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
         raise ValueError(f"expected two (n, d) feature sets with the same d, got shapes {real.shape} and {fake.shape}.")
-    real_pr, real_dc = _ball_radii(real, k_recall), _ball_radii(real, k_coverage)
-    fake_pr = _ball_radii(fake, k_recall)
+    real_pr, real_dc = _ball_radii(real, k_recall, k_coverage)  # one neighbour search for both
+    (fake_pr,) = _ball_radii(fake, k_recall)
     in_real_manifold, real_balls_held = [], []  # per generated point
     in_fake_manifold, covered = np.zeros(len(real), bool), np.zeros(len(real), bool)  # per real point
     for start in range(0, len(fake), rows):

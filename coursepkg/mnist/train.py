@@ -36,6 +36,7 @@ __all__ = [
     "Snapshot",
     "TrainedGAN",
     "default_device",
+    "recipe_name",
     "train_gan",
     "train_lenet",
 ]
@@ -92,6 +93,11 @@ RECIPES: dict[str, GANRecipe] = {
     "dcgan": GANRecipe(),
     "peer": GANRecipe(latent_dim=100, lr=1e-4, betas=(0.9, 0.999), batch_size=32, ema=None),
 }
+
+
+def recipe_name(recipe: GANRecipe) -> str | None:
+    """The name of ``recipe`` in :data:`RECIPES`, ``None`` for a recipe not there (export, benchmark)."""
+    return next((name for name, known in RECIPES.items() if known == recipe), None)
 
 
 @dataclass(frozen=True)
