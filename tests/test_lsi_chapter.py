@@ -59,8 +59,10 @@ def test_the_text_quotes_the_saved_benchmark_as_it_is():
 
 def test_the_text_states_what_the_discriminator_table_shows():
     section = PROSE.split("## 4.")[1].split("## 5.")[0]
-    assert "passes **more** of them than of the generator's own samples" in section
-    assert "much of the archive is rejected" not in PROSE
+    # On the shipped generator (200 epochs of the course's recipe) D passes under a fifth of the elites,
+    # fewer than of its samples; the first shipped generator's elites passed more often than its samples.
+    assert "most of the archive looks less real than what the generator draws" in section
+    assert "passes **more** of them than of the generator's own samples" not in PROSE
 
 
 def test_sources_are_cited_from_the_bibliography_not_written_by_hand():

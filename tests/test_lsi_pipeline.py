@@ -1,10 +1,14 @@
 """The fast LSI search: the evaluator, the lean CMA-ES and the overlapped scheduler give the reference's results."""
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 import torch
 from ribs.emitters.opt import CMAEvolutionStrategy
 
+from coursepkg.lsi import evaluator as evaluator_module
 from coursepkg.lsi import measures as lsi_measures
 from coursepkg.lsi import search as lsi_search
 from coursepkg.lsi.cma_es import LeanCMAEvolutionStrategy
@@ -58,6 +62,21 @@ def test_bfloat16_evaluator_is_close_to_float32(models, latents):
     assert np.abs(low_found[:, 1] - found[:, 1]).max() < 0.02  # lightness
     assert np.abs(low_objectives - objectives).mean() < 0.01
     assert np.corrcoef(low_objectives, objectives)[0, 1] > 0.99
+
+
+def test_packed_bfloat16_layers_draw_what_plain_bfloat16_layers_draw(models, latents):
+    # Packing changes where the weights lie in memory, not the products: the same images, bit for bit,
+    # in this process and in a worker that received the evaluator pickled. Without oneDNN's bfloat16
+    # kernels the layers stay plain.
+    evaluator = Evaluator(models["generator"], models["lenet5"], precision="bfloat16")
+    packed = [m for m in evaluator.generator.modules() if isinstance(m, evaluator_module._PackedLinear)]
+    assert len(packed) == (4 if evaluator_module._can_pack() else 0)
+    plain = copy.deepcopy(models["generator"]).eval().bfloat16()
+    z = torch.from_numpy(latents).bfloat16()
+    with torch.inference_mode():
+        expected = torch.tanh(plain.net[:-1](z).float())
+        assert torch.equal(evaluator.generator(z), expected)
+        assert torch.equal(pickle.loads(pickle.dumps(evaluator)).generator(z[:7]), expected[:7])
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ times, so :class:`Evaluator` does the same work with the preparation paid once:
   pooling is :class:`~coursepkg.lsi.pooling.MaxPool2x2`;
 * the two measures come from one pass over the images;
 * optionally the generator runs in bfloat16, which CPUs with AMX or AVX512-BF16
-  multiply two to three times faster than float32. Its images differ slightly
+  multiply two to three times faster than float32, with its weights laid out for
+  those units once (:class:`_PackedLinear`). Its images differ slightly
   from the float32 ones, enough for a few pixels to cross the 0.5 ink threshold:
   the LSI chapter measures what that does to the archive.
 
@@ -113,14 +114,56 @@ class _Float32Tanh(nn.Module):
         return torch.tanh(x.float())
 
 
+class _PackedLinear(nn.Module):
+    """A bfloat16 ``nn.Linear`` whose weight oneDNN lays out for its matrix units once, not at every call.
+
+    A plain bfloat16 ``nn.Linear`` hands oneDNN a row-major weight, which it
+    re-lays out into the blocks its AMX kernels read at every call; for the
+    generator and a batch of 150 that adds about a third to its time (the LSI
+    chapter, section 7). PyTorch's compiler avoids it with the same two
+    operators (``torch.ops.mkldnn._reorder_linear_weight`` and
+    ``_linear_pointwise``); the results are the same bfloat16 products. The
+    packed weight cannot be pickled, so it is made in the process that first
+    calls the layer (the pipeline's worker).
+    """
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        self.weight, self.bias = linear.weight, linear.bias
+        self._packed: torch.Tensor | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_packed": None}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._packed is None:
+            self._packed = torch.ops.mkldnn._reorder_linear_weight(self.weight.detach(), len(x))
+        return torch.ops.mkldnn._linear_pointwise(x, self._packed, self.bias, "none", [], "")
+
+
+def _can_pack() -> bool:
+    """Whether this PyTorch has oneDNN's bfloat16 linear with packed weights (the CPU's kernels for it)."""
+    try:
+        return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def _in_precision(generator: nn.Module, dtype: torch.dtype) -> nn.Module:
-    """A copy of ``generator`` in eval mode whose weights are ``dtype``; in bfloat16 its ``tanh`` stays float32."""
+    """A copy of ``generator`` in eval mode whose weights are ``dtype``.
+
+    In bfloat16 its ``tanh`` stays float32, and its linear layers are
+    :class:`_PackedLinear` where oneDNN offers them.
+    """
     copied = copy.deepcopy(generator).eval().to(dtype)
     if dtype != torch.float32:
+        pack = dtype == torch.bfloat16 and _can_pack()
         for name, module in list(copied.named_modules()):
+            parent, _, child = name.rpartition(".")
             if isinstance(module, nn.Tanh):
-                parent, _, child = name.rpartition(".")
                 setattr(copied.get_submodule(parent), child, _Float32Tanh())
+            elif isinstance(module, nn.Linear) and pack:
+                setattr(copied.get_submodule(parent), child, _PackedLinear(module))
     return copied
 
 
