@@ -19,8 +19,9 @@ def ema_with_warmup(decay: float) -> Callable[[list[torch.Tensor], list[torch.Te
     :func:`coursepkg.mnist.train.train_gan` and in the MNIST lab's short run.
 
     A fixed decay of 0.999 would still give the random initial weights a
-    weight of 0.999 ** 1500 = 22 % after ten epochs; the ramp forgets them within
-    the first hundred steps, so short runs sample from a sensible average too.
+    weight of 0.999 ** 1500 = 22 % after 1,500 steps (about 19 epochs of the lab's
+    batches of 128); the ramp forgets them within the first hundred steps, so
+    short runs sample from a sensible average too.
     """
 
     def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
