@@ -324,10 +324,14 @@ def test_benchmark_command_prints_its_tables_and_writes_json(capsys, tmp_path, m
     # 400 evaluations: 25 iterations of the tutorial's 16, 10 of ours' 40.
     assert [run["history"][-1]["evaluations"] for run in results["runs"]] == [400, 400, 400]
     assert 0 < results["runs"][0]["breakdown"]["networks"] < results["runs"][0]["seconds"]
-    assert set(results["runs"][1]["breakdown"]) == {"networks", "ask", "archive", "tell", "wait"}
+    ours = results["runs"][1]["breakdown"]
+    assert set(ours) == {"networks", "networks_here", "ask", "archive", "tell", "wait"}
+    assert 0 < ours["networks_here"] < ours["networks"]  # one emitter's batches evaluated by the search's process
     checked = results["precision_check"]
     assert checked["elites"] > 0 and 0 < checked["same_cell"] <= 1 and checked["objective_error_max"] < 0.5
     assert results["competing_job"] is None and results["flop_per_evaluation"] > 3_000_000
+    assert all(run["gemm_at_start"] == results["gemm"]["before"] for run in results["runs"])  # the stub's 100.0
+    assert "at the start of ours tiny: float32 1 thread 100" in printed
     with pytest.raises(SystemExit):
         main(["benchmark", "lsi", "--configs", "seed,mine"])
     assert "unknown configuration ['mine']" in capsys.readouterr().err

@@ -92,6 +92,25 @@ def test_evaluator_rejects_bad_settings(models, kwargs, message):
         Evaluator(models["generator"], models["lenet5"], **kwargs)
 
 
+@pytest.mark.skipif(not evaluator_module._can_pack(), reason="this CPU's PyTorch has no oneDNN bfloat16 kernels")
+def test_row_convolution_is_the_convolution_and_pooling_in_bfloat16(models):
+    # Against the float32 convolution of the same numbers rounded to bfloat16: only the sums' rounding differs.
+    evaluator = Evaluator(models["generator"], models["lenet5"], precision="bfloat16")
+    rows = [m for m in evaluator.classifier.modules() if isinstance(m, evaluator_module._RowConvolution)]
+    assert len(rows) == 2  # both of LeNet-5's convolutions, each with the pooling after it
+    reference = evaluator_module._fold_normalisation(copy.deepcopy(models["lenet5"]).eval())
+    with torch.inference_mode():
+        images = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(0))  # in [0, 1], as drawn
+        for row, (conv, pool) in zip(rows, [reference.convolutions[0:2], reference.convolutions[3:5]]):
+            rounded = copy.deepcopy(conv)
+            rounded.weight.copy_(conv.weight.bfloat16().float())
+            expected = pool(rounded(images.bfloat16().float()))
+            got = row(images)
+            assert got.shape == expected.shape and got.dtype == torch.float32 and got.is_contiguous()
+            assert (got - expected).abs().max() < 0.02 * expected.abs().max()
+            images = torch.relu(expected)  # the next convolution's input
+
+
 def _strategy(kind: type, seed: int = 5) -> CMAEvolutionStrategy:
     strategy = kind(sigma0=0.3, solution_dim=16, batch_size=12, seed=seed, dtype=np.float32)
     strategy.reset(np.zeros(16))
@@ -101,10 +120,9 @@ def _strategy(kind: type, seed: int = 5) -> CMAEvolutionStrategy:
 def test_lean_cma_es_follows_pyribs_cma_es():
     """Told the same solutions in the same order, both strategies keep the same distribution."""
     reference, lean = _strategy(CMAEvolutionStrategy), _strategy(LeanCMAEvolutionStrategy)
-    np.testing.assert_array_equal(lean.ask(), reference.ask())  # same draws while C = I
     rng = np.random.default_rng(1)
-    for generation in range(60):
-        solutions = reference.ask() if generation else reference._solutions
+    for _ in range(60):
+        solutions = reference.ask()
         lean.ask()
         lean._solutions = solutions  # the same population, so that only the updates are compared
         order = np.argsort(np.sum((solutions - 1.0) ** 2, axis=1))  # minimise the distance to (1, ..., 1)
@@ -115,7 +133,18 @@ def test_lean_cma_es_follows_pyribs_cma_es():
         np.testing.assert_allclose(getattr(lean, name), getattr(reference, name), rtol=1e-3, atol=1e-5)
     assert lean.sigma == pytest.approx(reference.sigma, rel=1e-4)
     np.testing.assert_allclose(lean.cov.cov, reference.cov.cov, rtol=1e-3, atol=1e-6)
+    assert lean.cov.cov.dtype == np.float64  # as pyribs keeps it, whatever the solutions' dtype
     assert reference.mean.mean() > 0.5  # it did move towards (1, ..., 1)
+
+
+def test_lean_cma_es_draws_are_seeded_and_its_eigen_gap_stretches():
+    first, second = _strategy(LeanCMAEvolutionStrategy), _strategy(LeanCMAEvolutionStrategy)
+    np.testing.assert_array_equal(first.ask(), second.ask())  # the same seed, the same draws
+    assert not np.array_equal(first.ask(), _strategy(LeanCMAEvolutionStrategy, seed=6).ask())
+    lazy = LeanCMAEvolutionStrategy(sigma0=0.3, solution_dim=16, batch_size=12, seed=5, eigen_gap=4)
+    assert lazy.lazy_gap_evals == pytest.approx(4 * first.lazy_gap_evals)
+    with pytest.raises(ValueError, match="eigen_gap must be at least 1"):
+        LeanCMAEvolutionStrategy(sigma0=0.3, solution_dim=16, eigen_gap=0.5)
 
 
 def test_lean_cma_es_samples_its_distribution():
@@ -140,18 +169,28 @@ def _same_archive(first: dict, second: dict) -> bool:
     return first.keys() == second.keys() and all(np.array_equal(first[name], second[name]) for name in first)
 
 
-def test_same_seed_same_archive_with_or_without_the_worker_process(models):
+@pytest.mark.parametrize("emitters_here", [0, 1])
+def test_same_seed_same_archive_with_or_without_the_worker_process(models, emitters_here):
     evaluator = Evaluator(models["generator"], models["lenet5"], precision="bfloat16")
     archives = []
     for worker in (EvaluationWorker(evaluator), InlineWorker(evaluator), EvaluationWorker(evaluator)):
         scheduler = lsi_search.make_scheduler(SMALL, seed=7)
         with worker:
-            history, timings = illuminate_overlapped(scheduler, worker, iterations=25, groups=2, log_every=5)
+            history, timings = illuminate_overlapped(
+                scheduler,
+                worker,
+                iterations=25,
+                groups=2,
+                emitters_here=emitters_here,
+                evaluate_here=evaluator,
+                log_every=5,
+            )
         archives.append(_archive(scheduler.result_archive))
         assert [c.iterations for c in history] == [5, 10, 15, 20, 25]
         assert (timings.asked, timings.told) == (25 * 60, 25 * 60)
         assert history[-1].evaluations == 25 * 60
         assert timings.evaluate > 0 and timings.search > 0
+        assert (timings.here > 0) == (emitters_here > 0)
     assert len(archives[0]["index"]) > 50
     assert _same_archive(archives[0], archives[1]) and _same_archive(archives[0], archives[2])
     other = lsi_search.make_scheduler(SMALL, seed=8)
@@ -162,7 +201,7 @@ def test_same_seed_same_archive_with_or_without_the_worker_process(models):
 def test_one_group_inline_is_the_tutorials_loop(models):
     """groups=1 asks, evaluates, adds and tells in pyribs' Scheduler's order: the same archive."""
     evaluator = Evaluator(models["generator"], models["lenet5"])
-    config = lsi_search.replace(SMALL, groups=1, es="cma_es")
+    config = lsi_search.replace(SMALL, groups=1, es="cma_es", eigen_gap=1.0, emitters_here=0)
     tutorial = lsi_search.make_scheduler(config, seed=3)
     lsi_search.illuminate(tutorial, evaluator, iterations=12)
     ours = lsi_search.make_scheduler(config, seed=3)
@@ -199,15 +238,29 @@ class _Recorder:
         return recorded
 
 
-@pytest.mark.parametrize("groups", [1, 2, 3, 5])
-def test_every_solution_is_evaluated_once_and_told_to_the_emitter_that_asked(models, groups):
+@pytest.mark.parametrize(("groups", "emitters_here"), [(1, 0), (2, 0), (3, 0), (5, 0), (1, 2), (2, 1), (3, 1)])
+def test_every_solution_is_evaluated_once_and_told_to_the_emitter_that_asked(models, groups, emitters_here):
     evaluator = Evaluator(models["generator"], models["lenet5"])
     scheduler = lsi_search.make_scheduler(SMALL, seed=11)
     worker = InlineWorker(evaluator)
     recorder = _Recorder(scheduler, worker)
+    here: list[np.ndarray] = []  # what this process evaluated itself
+
+    def evaluate_here(latents):
+        here.append(np.array(latents))
+        return evaluator(latents)
+
     iterations = 6
-    illuminate_overlapped(scheduler, worker, iterations=iterations, groups=groups)
-    submitted = np.concatenate(recorder.submitted)
+    illuminate_overlapped(
+        scheduler,
+        worker,
+        iterations=iterations,
+        groups=groups,
+        emitters_here=emitters_here,
+        evaluate_here=evaluate_here,
+    )
+    assert len(here) == (iterations if emitters_here else 0)
+    submitted = np.concatenate(recorder.submitted + here)
     assert len(submitted) == iterations * 60 == len(np.unique(submitted, axis=0))  # none lost, none twice
     for emitter in scheduler.emitters:
         asked, told = recorder.asked[id(emitter)], recorder.told[id(emitter)]
@@ -229,6 +282,8 @@ def test_overlapped_search_rejects_bad_arguments(models):
         ({"iterations": 0}, "at least 1"),
         ({"iterations": 1, "groups": 0}, "groups must be from 1 to the 5 emitters"),
         ({"iterations": 1, "groups": 6}, "groups must be from 1 to the 5 emitters"),
+        ({"iterations": 1, "groups": 2, "emitters_here": 3, "evaluate_here": worker.evaluate}, "from 0 to 2"),
+        ({"iterations": 1, "groups": 2, "emitters_here": 1}, "come with evaluate_here"),
     ):
         with pytest.raises(ValueError, match=message):
             illuminate_overlapped(scheduler, worker, **kwargs)

@@ -7,9 +7,10 @@ iterations of 150), one after the other in one process, from the same seed:
 * ``seed``: the tutorial as it is: CMA-ME, pyribs' ``Scheduler``, the plain
   :func:`~coursepkg.lsi.measures.evaluate` on the plain LeNet-5, torch on every core;
 * ``ours``: :data:`~coursepkg.lsi.search.OURS` through :func:`~coursepkg.lsi.search.run_lsi`
-  (CMA-MAE, lean CMA-ES, two groups of emitters taking turns with a worker
-  process, the generator in bfloat16);
-* ``float32``: the same with a float32 generator, to measure what bfloat16 changes
+  (CMA-MAE, lean CMA-ES decomposing its covariance a quarter as often, two groups
+  of emitters taking turns with a worker process that leaves one emitter's
+  batches to the search's process, the networks in bfloat16);
+* ``float32``: the same with float32 networks, to measure what bfloat16 changes
   in the archive (:func:`precision_check`);
 * ``diagonal`` (on request): ours with a diagonal CMA-ES.
 
@@ -53,7 +54,7 @@ from coursepkg.lsi.search import (
 )
 from coursepkg.mnist import pretrained
 from coursepkg.util.cli import names, positive_int
-from coursepkg.util.runtime import use_available_cores
+from coursepkg.util.runtime import torch_threads, use_available_cores
 
 __all__ = [
     "CONFIGS",
@@ -118,9 +119,7 @@ def gemm_peak(*, dtype: torch.dtype, threads: int, size: int = 2048, seconds: fl
     Returns:
         Billions of floating-point operations per second (``2 size^3`` per product).
     """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
         a @ b  # warm-up: packing, thread start
         best = 0.0
@@ -131,8 +130,6 @@ def gemm_peak(*, dtype: torch.dtype, threads: int, size: int = 2048, seconds: fl
                 products += 1
             best = max(best, 2 * size**3 * products / (time.perf_counter() - start) / 1e9)
         return best
-    finally:
-        torch.set_num_threads(previous)
 
 
 def flop_per_evaluation(generator: nn.Module, classifier: nn.Module) -> int:
@@ -217,7 +214,8 @@ def run_config(
         timings, history, archive = result.timings, result.history, result.archive
         seconds = timings.total
         breakdown = {
-            "networks": timings.evaluate,
+            "networks": timings.evaluate + timings.here,
+            "networks_here": timings.here,
             "ask": timings.ask,
             "archive": timings.archive,
             "tell": timings.tell,
@@ -291,7 +289,8 @@ def run_benchmark(
     Returns:
         ``{"runs", "evaluations", "seed", "seed_figures", "flop_per_evaluation", "gemm",
         "competing_job", "precision_check"}``; ``gemm`` holds :func:`gemm_peak` before and
-        after the runs, ``precision_check`` (when both ``ours`` and ``float32`` ran) what
+        after the runs (and each run its own at its start, ``"gemm_at_start"``),
+        ``precision_check`` (when both ``ours`` and ``float32`` ran) what
         :func:`precision_check` says of ours, with the float32 run's cells as ``"float32_cells"``.
 
     Raises:
@@ -320,8 +319,9 @@ def run_benchmark(
         gemm = {"before": peaks()}
         runs, archives = [], {}
         for name in configs:
+            ceiling = peaks()  # this machine's speed changes from minute to minute: record it at each start
             run, archives[name] = run_config(CONFIGS[name], evaluations=evaluations, seed=seed, progress=progress)
-            runs.append(run)
+            runs.append({**run, "gemm_at_start": ceiling})
         gemm["after"] = peaks()
     finally:
         if job is not None:
@@ -404,8 +404,9 @@ def breakdown_rows(results: dict) -> list[dict]:
 
     Returns:
         ``[{"search", "networks", "pyribs", "waiting", "GFLOP/s", "% of GEMM"}, ...]``:
-        whole seconds in the networks (in the worker for ours, overlapping the rest), in pyribs
-        (ask, archive insertion, tell), and waiting for the networks; the networks' FLOP/s
+        whole seconds in the networks (for ours the worker's CPU seconds, overlapping the rest,
+        and the search process's share), in pyribs (ask, archive insertion, tell), and waiting
+        for the networks; the networks' FLOP/s
         and their share of :func:`gemm_peak` for the precision and threads they ran with
         (the tutorial's: float32 on every core; ours: the worker's one thread).
     """
@@ -472,6 +473,10 @@ def format_table(results: dict) -> str:
     lines += ["", *_text_table(coverage_rows(results))]
     gemm = results["gemm"]["before"]
     lines += ["", "GEMM ceiling (GFLOP/s, before the runs): " + ", ".join(f"{k} {v:.0f}" for k, v in gemm.items())]
+    for run in results["runs"]:
+        if "gemm_at_start" in run:  # files saved before it was recorded lack it
+            ceiling = ", ".join(f"{k} {v:.0f}" for k, v in run["gemm_at_start"].items())
+            lines.append(f"  at the start of {run['name']}: {ceiling}")
     checked = results["precision_check"]
     if checked:
         lines += [

@@ -7,10 +7,16 @@ default: three emitters and two) that share the archive and take turns: while a
 :class:`EvaluationWorker` process evaluates one group's solutions, this process
 tells the archive and the emitters of the previous group and asks them again.
 
+The networks take more time than pyribs, so the worker would be the bottleneck
+while this process waits for it. To balance the two cores, this process can
+evaluate a few emitters' batches itself (``emitters_here``) in the time it
+would have waited; the worker always has the next batch queued.
+
 The order of every ask, archive insertion and tell is fixed by the loop, not by
-which process finishes first, so a seed gives the same archive whether the
-evaluations overlap (:class:`EvaluationWorker`) or not (:class:`InlineWorker`).
-Every solution asked is evaluated once and told once.
+which process finishes first, and every batch is evaluated in the same pieces
+whether the worker is a process (:class:`EvaluationWorker`) or not
+(:class:`InlineWorker`), so a seed gives the same archive either way. Every
+solution asked is evaluated once and told once.
 
 Used by :func:`coursepkg.lsi.search.run_lsi` (the LSI chapter) and the LSI benchmark.
 """
@@ -21,6 +27,7 @@ import multiprocessing
 import sys
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -58,9 +65,9 @@ class Checkpoint(NamedTuple):
 
 
 class Worker(Protocol):
-    """Evaluates one batch at a time: :meth:`submit` it, then collect it with :meth:`result`."""
+    """Evaluates batches in the order submitted: :meth:`submit` each, then collect each with :meth:`result`."""
 
-    seconds: float  #: time spent evaluating so far
+    seconds: float  #: time spent evaluating so far (for an :class:`EvaluationWorker`, its child's CPU seconds)
 
     def submit(self, latents: np.ndarray) -> None: ...
 
@@ -68,7 +75,9 @@ class Worker(Protocol):
 
 
 class InlineWorker:
-    """A :class:`Worker` that evaluates in this process when asked for the result: nothing overlaps.
+    """A :class:`Worker` that evaluates in this process when asked for a result: nothing overlaps.
+
+    Batches are evaluated in the order submitted, like a worker process's queue.
 
     Args:
         evaluate: ``(n, d)`` latents to ``(objectives (n,), measures (n, m))``.
@@ -77,18 +86,17 @@ class InlineWorker:
     def __init__(self, evaluate: Evaluate) -> None:
         self.evaluate = evaluate
         self.seconds = 0.0
-        self._pending: np.ndarray | None = None
+        self._pending: deque[np.ndarray] = deque()
 
     def submit(self, latents: np.ndarray) -> None:
-        self._pending = latents
+        self._pending.append(latents)
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         start = time.perf_counter()
         try:
-            return self.evaluate(self._pending)
+            return self.evaluate(self._pending.popleft())
         finally:
             self.seconds += time.perf_counter() - start
-            self._pending = None
 
     def __enter__(self) -> InlineWorker:
         return self
@@ -100,6 +108,7 @@ class InlineWorker:
 class EvaluationWorker:
     """A :class:`Worker` in a child process with its own torch threads, so evaluation overlaps the search.
 
+    Batches are evaluated in the order submitted; several may wait in its queue.
     Use it as a context manager: leaving the ``with`` block stops the process.
 
     Args:
@@ -159,7 +168,7 @@ class EvaluationWorker:
 
 
 def _serve(connection: Connection, evaluate: Evaluate, threads: int) -> None:
-    """The child's loop: evaluate each batch received, reply with the results and the seconds taken."""
+    """The child's loop: evaluate each batch received, reply with the results and the CPU seconds taken."""
     torch.set_num_threads(threads)
     while True:
         try:
@@ -168,28 +177,30 @@ def _serve(connection: Connection, evaluate: Evaluate, threads: int) -> None:
             return
         if latents is None:
             return
-        start = time.perf_counter()
+        start = time.process_time()
         try:
             objectives, measures = evaluate(latents)
         except Exception:  # the parent raises it, with this traceback
             connection.send(traceback.format_exc())
             continue
-        connection.send((objectives, measures, time.perf_counter() - start))
+        connection.send((objectives, measures, time.process_time() - start))
 
 
 @dataclass
 class Timings:
     """Where the wall-clock time of :func:`illuminate_overlapped` went, in seconds.
 
-    ``ask``, ``archive`` and ``tell`` run in this process; ``evaluate`` in the
-    worker, overlapping them; ``wait`` is this process waiting for the worker.
+    ``ask``, ``archive``, ``tell`` and ``here`` run in this process; ``evaluate``
+    in the worker, overlapping them (its CPU seconds); ``wait`` is this process
+    waiting for the worker.
     """
 
     ask: float = 0.0  #: the emitters' ask (CMA-ES sampling and eigendecompositions)
     archive: float = 0.0  #: inserting batches into the archive and the result archive
     tell: float = 0.0  #: the emitters' tell (ranking, CMA-ES updates, restarts)
     wait: float = 0.0  #: waiting for the worker's results
-    evaluate: float = 0.0  #: the worker's time in the networks and measures
+    evaluate: float = 0.0  #: the worker's CPU time in the networks and measures
+    here: float = 0.0  #: this process's time evaluating its share (``emitters_here``)
     total: float = 0.0  #: the whole loop
     asked: int = 0  #: solutions the emitters asked for
     told: int = 0  #: solutions told back, with their objectives and measures
@@ -206,6 +217,8 @@ def illuminate_overlapped(
     *,
     iterations: int,
     groups: int = 2,
+    emitters_here: int = 0,
+    evaluate_here: Evaluate | None = None,
     log_every: int = 100,
     progress: bool = False,
     description: str = "LSI",
@@ -214,7 +227,8 @@ def illuminate_overlapped(
 
     One iteration asks, evaluates and tells every emitter once, as
     :func:`~coursepkg.lsi.search.illuminate` does, but group by group: group
-    ``g + 1``'s solutions are evaluated while group ``g`` is told and asked again.
+    ``g``'s results are told and its emitters asked again while the worker
+    evaluates the groups queued after it.
 
     Args:
         scheduler: from :func:`~coursepkg.lsi.search.make_scheduler`; its archive,
@@ -224,6 +238,11 @@ def illuminate_overlapped(
         iterations: at least 1; each evaluates every emitter's batch once.
         groups: how many groups the emitters are split into, from 1 (the tutorial's
             order, nothing to overlap) to the number of emitters.
+        emitters_here: the last this many emitters of the first group are evaluated
+            by ``evaluate_here`` in this process, when their results are due,
+            instead of by the worker: fewer than that group's emitters.
+        evaluate_here: how this process evaluates them (the worker's evaluation);
+            needed when ``emitters_here > 0``.
         log_every: record a :class:`Checkpoint` every so many iterations (and after the last).
         progress: show a tqdm bar.
         description: label of the progress bar.
@@ -232,8 +251,9 @@ def illuminate_overlapped(
         The checkpoints of the result archive, and the :class:`Timings`.
 
     Raises:
-        ValueError: for ``iterations`` or ``log_every`` below 1, or ``groups`` outside
-            1 to the number of emitters.
+        ValueError: for ``iterations`` or ``log_every`` below 1, ``groups`` outside
+            1 to the number of emitters, or ``emitters_here`` not below the first
+            group's size (or without ``evaluate_here``).
     """
     emitters = list(scheduler.emitters)
     if iterations < 1 or log_every < 1:
@@ -241,36 +261,48 @@ def illuminate_overlapped(
     if not 1 <= groups <= len(emitters):
         raise ValueError(f"groups must be from 1 to the {len(emitters)} emitters, got {groups}.")
     teams = [list(team) for team in np.array_split(np.array(emitters, dtype=object), groups)]
+    if not 0 <= emitters_here < len(teams[0]) or (emitters_here and evaluate_here is None):
+        raise ValueError(
+            f"emitters_here must be from 0 to {len(teams[0]) - 1} (the first group has {len(teams[0])} "
+            f"emitters) and come with evaluate_here, got {emitters_here}."
+        )
+    # How many of each group's emitters the worker evaluates; the rest are evaluated here.
+    for_worker = [len(team) - (emitters_here if g == 0 else 0) for g, team in enumerate(teams)]
     archive, result = scheduler.archive, scheduler.result_archive
     timings = Timings()
     history: list[Checkpoint] = []
     start = time.perf_counter()
     bar = tqdm(total=iterations, desc=description, disable=not progress, mininterval=1.0)
 
-    def ask(team: list[EmitterBase]) -> list[np.ndarray]:
+    def ask_and_submit(g: int) -> list[np.ndarray]:
         began = time.perf_counter()
-        batches = [emitter.ask() for emitter in team]
+        batches = [emitter.ask() for emitter in teams[g]]
         timings.ask += time.perf_counter() - began
         timings.asked += sum(len(batch) for batch in batches)
+        worker.submit(np.concatenate(batches[: for_worker[g]]))
         return batches
 
+    def evaluated(g: int, batches: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        here = None
+        if for_worker[g] < len(batches):  # first this process's share, while the worker works on its own
+            began = time.perf_counter()
+            here = evaluate_here(np.concatenate(batches[for_worker[g] :]))
+            timings.here += time.perf_counter() - began
+        began = time.perf_counter()
+        objectives, measures = worker.result()
+        timings.wait += time.perf_counter() - began
+        if here is None:
+            return objectives, measures
+        return np.concatenate([objectives, here[0]]), np.concatenate([measures, here[1]])
+
     with threadpool_limits(limits=1, user_api="blas"):  # 128 x 128 matrices: one thread is fastest
-        asked = [ask(team) for team in teams]
-        worker.submit(np.concatenate(asked[0]))
+        asked = [ask_and_submit(g) for g in range(groups)]  # the worker's queue: every group
         for iteration in range(1, iterations + 1):
             for g, team in enumerate(teams):
-                began = time.perf_counter()
-                objectives, measures = worker.result()
-                timings.wait += time.perf_counter() - began
-                following = (g + 1) % groups
-                more = iteration < iterations or following > 0
-                if more and following != g:
-                    worker.submit(np.concatenate(asked[following]))  # keep the worker busy
+                objectives, measures = evaluated(g, asked[g])
                 _tell(team, asked[g], objectives, measures, archive, result, timings)
                 if iteration < iterations:
-                    asked[g] = ask(team)
-                if more and following == g:  # one group: nothing to overlap
-                    worker.submit(np.concatenate(asked[g]))
+                    asked[g] = ask_and_submit(g)  # queued behind the other groups
             if iteration % log_every == 0 or iteration == iterations:
                 history.append(Checkpoint.of(result, iterations=iteration, evaluations=timings.told, start=start))
                 bar.set_postfix(cells=history[-1].cells, qd=f"{history[-1].qd_score:.0f}", refresh=False)

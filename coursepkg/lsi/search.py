@@ -11,7 +11,7 @@ two-stage improvement ranking, 30 solutions each) and a
 :class:`~ribs.schedulers.Scheduler`, for 30,000 iterations.
 
 :data:`SEED_CONFIG` is that setting and :data:`OURS` the course's CMA-MAE,
-which fills the tutorial's cells with a sixth of its evaluations and runs its
+which fills the tutorial's cells with about a quarter of its evaluations and runs its
 emitters in two groups beside a worker process (:mod:`coursepkg.lsi.pipeline`;
 see :mod:`coursepkg.lsi.benchmark`). :func:`illuminate` is the tutorial's
 ask-evaluate-tell loop (the LSI lab's last exercise) and :func:`run_lsi` the whole
@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
+import torch
 from ribs.archives import GridArchive
 from ribs.emitters import EvolutionStrategyEmitter
 from ribs.schedulers import Scheduler
@@ -36,7 +37,7 @@ from coursepkg.lsi.evaluator import Evaluator
 from coursepkg.lsi.measures import DIGIT_RANGE, MEASURE_RANGES
 from coursepkg.lsi.pipeline import Checkpoint, EvaluationWorker, InlineWorker, Timings, illuminate_overlapped
 from coursepkg.mnist.models import LATENT_DIM
-from coursepkg.util.runtime import available_cores
+from coursepkg.util.runtime import available_cores, torch_threads
 
 __all__ = [
     "EVOLUTION_STRATEGIES",
@@ -78,8 +79,14 @@ class LSIConfig:
         groups: :func:`run_lsi` splits the emitters into this many groups that take
             turns, one evaluated while the others are told and asked
             (:mod:`coursepkg.lsi.pipeline`); 1 is the tutorial's loop.
-        precision: the generator's precision in the search's evaluations,
+        precision: the networks' precision in the search's evaluations,
             ``"float32"`` or ``"bfloat16"`` (:class:`~coursepkg.lsi.evaluator.Evaluator`).
+        eigen_gap: with ``es="lean_cma_es"``, evaluations between eigendecompositions
+            of each covariance as a multiple of pyribs' gap (1 for pyribs' own).
+        emitters_here: with ``groups > 1``, this many emitters of the first group are
+            evaluated by the search's own process, in the time it would wait for its
+            worker (:func:`~coursepkg.lsi.pipeline.illuminate_overlapped`); it balances
+            the two cores when the networks take longer than pyribs.
     """
 
     name: str
@@ -96,6 +103,8 @@ class LSIConfig:
     dtype: str = "float64"
     groups: int = 1
     precision: str = "float32"
+    eigen_gap: float = 1.0
+    emitters_here: int = 0
 
     @property
     def evaluations_per_iteration(self) -> int:
@@ -107,8 +116,9 @@ class LSIConfig:
 SEED_CONFIG = LSIConfig("seed (CMA-ME)")
 #: The course's configuration, CMA-MAE: the seed's five CMA-ES emitters and sigma0, with 60 solutions each;
 #: an archive whose cell thresholds anneal with learning rate 0.03 from 0 (ranked by improvement over them,
-#: ``"imp"``), a plain result archive, float32 solutions; pyribs' CMA-ES made lean, two groups of emitters
-#: taking turns beside a worker process, and the generator in bfloat16. See :mod:`coursepkg.lsi.benchmark`.
+#: ``"imp"``), a plain result archive, float32 solutions; pyribs' CMA-ES made lean, eigendecomposing each
+#: covariance a quarter as often, two groups of emitters taking turns beside a worker process (which leaves
+#: one emitter's batch to the search's process), and the networks in bfloat16. See :mod:`coursepkg.lsi.benchmark`.
 OURS = LSIConfig(
     "ours (CMA-MAE)",
     batch_size=60,
@@ -119,11 +129,14 @@ OURS = LSIConfig(
     es="lean_cma_es",
     groups=2,
     precision="bfloat16",
+    eigen_gap=4.0,
+    emitters_here=1,
 )
-#: :data:`OURS` with a float32 generator: the archive bfloat16 is measured against.
+#: :data:`OURS` with float32 networks: the archive bfloat16 is measured against.
 OURS_FLOAT32 = replace(OURS, name="ours, float32", precision="float32")
-#: :data:`OURS` with a diagonal CMA-ES (``"sep_cma_es"``): cheaper iterations, fewer cells.
-OURS_DIAGONAL = replace(OURS, name="ours, diagonal", es="sep_cma_es")
+#: :data:`OURS` with a diagonal CMA-ES (``"sep_cma_es"``, which has no eigendecomposition to space out):
+#: cheaper iterations, fewer cells.
+OURS_DIAGONAL = replace(OURS, name="ours, diagonal", es="sep_cma_es", eigen_gap=1.0)
 #: Evolution strategies of the course, by the name an :class:`LSIConfig` gives them.
 EVOLUTION_STRATEGIES = {"lean_cma_es": LeanCMAEvolutionStrategy}
 
@@ -155,6 +168,11 @@ def make_scheduler(
         raise ValueError(f"config.cells {config.cells} needs one measure range each, got {len(ranges)} ranges.")
     if min(config.cells) < 1 or config.emitters < 1 or config.batch_size < 1:
         raise ValueError(f"cells, emitters and batch_size must be at least 1 in {config}.")
+    es_kwargs = None
+    if config.es in EVOLUTION_STRATEGIES:
+        es_kwargs = {"eigen_gap": config.eigen_gap}
+    elif config.eigen_gap != 1:
+        raise ValueError(f"eigen_gap goes with es='lean_cma_es' (pyribs' strategies keep their own), in {config}.")
     seeds = np.random.SeedSequence(seed).generate_state(config.emitters + 2)
     grid = {"solution_dim": solution_dim, "dims": config.cells, "ranges": ranges, "dtype": config.dtype}
     archive = GridArchive(**grid, learning_rate=config.learning_rate, threshold_min=config.threshold_min, seed=seeds[0])
@@ -166,6 +184,7 @@ def make_scheduler(
             sigma0=config.sigma0,
             ranker=config.ranker,
             es=EVOLUTION_STRATEGIES.get(config.es, config.es),
+            es_kwargs=es_kwargs,
             selection_rule=config.selection_rule,
             restart_rule=config.restart_rule,
             batch_size=config.batch_size,
@@ -284,7 +303,8 @@ def run_lsi(
         discriminator: with a ``digit``, multiply the objective by the
             discriminator's probability that the image is real (see :func:`~coursepkg.lsi.measures.evaluate`).
         overlap: evaluate in a worker process (one torch thread) while this one runs
-            pyribs; by default when ``config.groups > 1`` and this process may use two cores.
+            pyribs (and evaluates ``config.emitters_here``' batches on one thread); by
+            default when ``config.groups > 1`` and this process may use two cores.
         progress: show a progress bar.
         log_every: iterations between checkpoints.
 
@@ -302,12 +322,16 @@ def run_lsi(
     scheduler = make_scheduler(config, seed=seed, ranges=ranges, solution_dim=evaluator.latent_dim)
     if overlap is None:
         overlap = config.groups > 1 and available_cores() >= 2
-    with EvaluationWorker(evaluator) if overlap else InlineWorker(evaluator) as worker:
+    worker = EvaluationWorker(evaluator) if overlap else InlineWorker(evaluator)
+    # With a worker process, this process's own share of the evaluation runs on one thread: the other core is busy.
+    with worker, torch_threads(1 if overlap else torch.get_num_threads()):
         history, timings = illuminate_overlapped(
             scheduler,
             worker,
             iterations=iterations,
             groups=config.groups,
+            emitters_here=config.emitters_here,
+            evaluate_here=evaluator,
             log_every=log_every,
             progress=progress,
             description=f"LSI {config.name}",

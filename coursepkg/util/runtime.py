@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
-__all__ = ["available_cores", "use_available_cores"]
+__all__ = ["available_cores", "torch_threads", "use_available_cores"]
 
 
 def available_cores() -> int:
@@ -42,6 +44,21 @@ def use_available_cores(*, max_threads: int | None = None) -> int:
         cores = min(cores, max_threads)
     torch.set_num_threads(cores)
     return cores
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run the ``with`` block on ``threads`` torch threads, then restore the previous count.
+
+    Used by the LSI search (its own share of the evaluation, beside a worker
+    process) and the LSI benchmark's GEMM ceilings.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _omp_limit() -> int | float:
