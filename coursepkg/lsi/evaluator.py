@@ -38,7 +38,6 @@ __all__ = ["PRECISIONS", "Evaluator"]
 
 #: The generator's precisions :class:`Evaluator` offers.
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-_POOL = MaxPool2x2()
 
 
 class Evaluator:
@@ -183,7 +182,7 @@ class _RowConvolution(nn.Module):
         with torch.no_grad():
             flat.weight.copy_(banded.reshape(-1, channels * self.out_width).T)
             flat.bias.copy_(conv.bias.detach().repeat_interleave(self.out_width))
-        self.product = _PackedLinear(flat)
+        self.product, self.pool = _PackedLinear(flat), MaxPool2x2()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(n, in_channels, height, width)`` images to ``(n, channels, out_height // 2, out_width // 2)`` float32."""
@@ -193,7 +192,7 @@ class _RowConvolution(nn.Module):
         row = in_channels * width
         rows = x.as_strided((n, out_height, self.k * row), (height * row, row, 1))  # rows y..y+k-1, side by side
         out = self.product(rows.reshape(n * out_height, self.k * row)).reshape(n, out_height, -1, self.out_width)
-        pooled = _POOL(out.transpose(1, 2))  # (n, channels, out_height // 2, out_width // 2), still row-major
+        pooled = self.pool(out.transpose(1, 2))  # (n, channels, out_height // 2, out_width // 2), still row-major
         return pooled.float().contiguous()
 
 

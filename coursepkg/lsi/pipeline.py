@@ -13,9 +13,10 @@ evaluate a few emitters' batches itself (``emitters_here``) in the time it
 would have waited; the worker always has the next batch queued.
 
 The order of every ask, archive insertion and tell is fixed by the loop, not by
-which process finishes first, and every batch is evaluated in the same pieces
-whether the worker is a process (:class:`EvaluationWorker`) or not
-(:class:`InlineWorker`), so a seed gives the same archive either way. Every
+which process finishes first, and each batch is cut the same way (the worker's
+part and this process's share) whether the worker is a process
+(:class:`EvaluationWorker`) or not (:class:`InlineWorker`), so a seed gives the
+same archive either way. Every
 solution asked is evaluated once and told once.
 
 Used by :func:`coursepkg.lsi.search.run_lsi` (the LSI chapter) and the LSI benchmark.

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
-import torch
 from ribs.archives import GridArchive
 from ribs.emitters import EvolutionStrategyEmitter
 from ribs.schedulers import Scheduler
@@ -324,7 +324,7 @@ def run_lsi(
         overlap = config.groups > 1 and available_cores() >= 2
     worker = EvaluationWorker(evaluator) if overlap else InlineWorker(evaluator)
     # With a worker process, this process's own share of the evaluation runs on one thread: the other core is busy.
-    with worker, torch_threads(1 if overlap else torch.get_num_threads()):
+    with worker, torch_threads(1) if overlap else nullcontext():
         history, timings = illuminate_overlapped(
             scheduler,
             worker,
