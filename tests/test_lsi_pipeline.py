@@ -159,6 +159,34 @@ def test_lean_cma_es_samples_its_distribution():
     assert not lean.ask().flags.writeable  # as pyribs' solutions: the emitter keeps them
 
 
+def test_lean_cma_es_redraws_samples_outside_its_bounds_and_clips_only_hopeless_ones():
+    def bounded(sigma0: float) -> LeanCMAEvolutionStrategy:
+        strategy = LeanCMAEvolutionStrategy(
+            sigma0=sigma0, solution_dim=16, batch_size=200, seed=5, lower_bounds=-1.0, upper_bounds=1.0
+        )
+        strategy.reset(np.zeros(16))
+        return strategy
+
+    redrawn = bounded(0.5).ask()  # 2 sigma wide: about half the 16-d samples fall outside at first
+    assert np.abs(redrawn).max() <= 1 and np.abs(redrawn).max() > 0.9
+    assert not np.isin(np.abs(redrawn), 1.0).any()  # redrawn, not clipped
+    assert np.std(redrawn) == pytest.approx(0.45, abs=0.05)  # a normal truncated at 2 sigma, not a uniform one
+    clipped = bounded(100.0).ask()  # 1 % of a coordinate's draws fall inside: clipped after MAX_REDRAWS
+    assert np.abs(clipped).max() == 1 and np.isin(np.abs(clipped), 1.0).mean() > 0.9
+
+
+def test_latent_bound_reaches_every_emitter_and_is_checked():
+    bounded = lsi_search.make_scheduler(lsi_search.replace(SMALL, latent_bound=2.5), seed=0)
+    for emitter in bounded.emitters:
+        np.testing.assert_array_equal(emitter.lower_bounds, np.full(128, -2.5))
+        np.testing.assert_array_equal(emitter.upper_bounds, np.full(128, 2.5))
+        assert np.abs(emitter.ask()).max() <= 2.5
+    free = lsi_search.make_scheduler(lsi_search.replace(SMALL, latent_bound=None), seed=0)
+    assert np.isinf(free.emitters[0].upper_bounds).all()
+    with pytest.raises(ValueError, match="latent_bound must be None or above 0"):
+        lsi_search.make_scheduler(lsi_search.replace(SMALL, latent_bound=0.0), seed=0)
+
+
 def _archive(archive) -> dict[str, np.ndarray]:
     data = archive.data()
     order = np.argsort(data["index"])
@@ -169,8 +197,8 @@ def _same_archive(first: dict, second: dict) -> bool:
     return first.keys() == second.keys() and all(np.array_equal(first[name], second[name]) for name in first)
 
 
-@pytest.mark.parametrize("emitters_here", [0, 1])
-def test_same_seed_same_archive_with_or_without_the_worker_process(models, emitters_here):
+@pytest.mark.parametrize("rows_here", [0, 17])  # 17 of the first group's 3 x 12 solutions: a cut inside a batch
+def test_same_seed_same_archive_with_or_without_the_worker_process(models, rows_here):
     evaluator = Evaluator(models["generator"], models["lenet5"], precision="bfloat16")
     archives = []
     for worker in (EvaluationWorker(evaluator), InlineWorker(evaluator), EvaluationWorker(evaluator)):
@@ -181,7 +209,7 @@ def test_same_seed_same_archive_with_or_without_the_worker_process(models, emitt
                 worker,
                 iterations=25,
                 groups=2,
-                emitters_here=emitters_here,
+                rows_here=rows_here,
                 evaluate_here=evaluator,
                 log_every=5,
             )
@@ -190,7 +218,7 @@ def test_same_seed_same_archive_with_or_without_the_worker_process(models, emitt
         assert (timings.asked, timings.told) == (25 * 60, 25 * 60)
         assert history[-1].evaluations == 25 * 60
         assert timings.evaluate > 0 and timings.search > 0
-        assert (timings.here > 0) == (emitters_here > 0)
+        assert (timings.here > 0) == (rows_here > 0)
     assert len(archives[0]["index"]) > 50
     assert _same_archive(archives[0], archives[1]) and _same_archive(archives[0], archives[2])
     other = lsi_search.make_scheduler(SMALL, seed=8)
@@ -201,7 +229,7 @@ def test_same_seed_same_archive_with_or_without_the_worker_process(models, emitt
 def test_one_group_inline_is_the_tutorials_loop(models):
     """groups=1 asks, evaluates, adds and tells in pyribs' Scheduler's order: the same archive."""
     evaluator = Evaluator(models["generator"], models["lenet5"])
-    config = lsi_search.replace(SMALL, groups=1, es="cma_es", eigen_gap=1.0, emitters_here=0)
+    config = lsi_search.replace(SMALL, groups=1, es="cma_es", eigen_gap=1.0, share_here=0.0)
     tutorial = lsi_search.make_scheduler(config, seed=3)
     lsi_search.illuminate(tutorial, evaluator, iterations=12)
     ours = lsi_search.make_scheduler(config, seed=3)
@@ -238,8 +266,8 @@ class _Recorder:
         return recorded
 
 
-@pytest.mark.parametrize(("groups", "emitters_here"), [(1, 0), (2, 0), (3, 0), (5, 0), (1, 2), (2, 1), (3, 1)])
-def test_every_solution_is_evaluated_once_and_told_to_the_emitter_that_asked(models, groups, emitters_here):
+@pytest.mark.parametrize(("groups", "rows_here"), [(1, 0), (2, 0), (3, 0), (5, 0), (1, 30), (2, 12), (2, 20), (3, 5)])
+def test_every_solution_is_evaluated_once_and_told_to_the_emitter_that_asked(models, groups, rows_here):
     evaluator = Evaluator(models["generator"], models["lenet5"])
     scheduler = lsi_search.make_scheduler(SMALL, seed=11)
     worker = InlineWorker(evaluator)
@@ -256,10 +284,10 @@ def test_every_solution_is_evaluated_once_and_told_to_the_emitter_that_asked(mod
         worker,
         iterations=iterations,
         groups=groups,
-        emitters_here=emitters_here,
+        rows_here=rows_here,
         evaluate_here=evaluate_here,
     )
-    assert len(here) == (iterations if emitters_here else 0)
+    assert [len(latents) for latents in here] == [rows_here] * (iterations if rows_here else 0)
     submitted = np.concatenate(recorder.submitted + here)
     assert len(submitted) == iterations * 60 == len(np.unique(submitted, axis=0))  # none lost, none twice
     for emitter in scheduler.emitters:
@@ -275,6 +303,22 @@ def test_every_solution_is_evaluated_once_and_told_to_the_emitter_that_asked(mod
     assert {row.tobytes() for row in asked_rows} == {row.tobytes() for row in submitted}
 
 
+def test_run_lsi_evaluates_its_share_here_in_whole_solutions(models, monkeypatch):
+    cuts = []
+    overlapped = lsi_search.illuminate_overlapped
+    monkeypatch.setattr(
+        lsi_search,
+        "illuminate_overlapped",
+        lambda *args, **kwargs: (cuts.append(kwargs["rows_here"]), overlapped(*args, **kwargs))[1],
+    )
+    generator, lenet = models["generator"], models["lenet5"]
+    result = lsi_search.run_lsi(generator, lenet, iterations=2, config=SMALL, overlap=False)
+    assert cuts == [15] and result.timings.here > 0  # a quarter of 5 x 12
+    for share in (-0.1, 1.0):
+        with pytest.raises(ValueError, match=r"share_here must be in \[0, 1\)"):
+            lsi_search.run_lsi(generator, lenet, iterations=1, config=lsi_search.replace(SMALL, share_here=share))
+
+
 def test_overlapped_search_rejects_bad_arguments(models):
     scheduler = lsi_search.make_scheduler(SMALL, seed=0)
     worker = InlineWorker(Evaluator(models["generator"], models["lenet5"]))
@@ -282,8 +326,8 @@ def test_overlapped_search_rejects_bad_arguments(models):
         ({"iterations": 0}, "at least 1"),
         ({"iterations": 1, "groups": 0}, "groups must be from 1 to the 5 emitters"),
         ({"iterations": 1, "groups": 6}, "groups must be from 1 to the 5 emitters"),
-        ({"iterations": 1, "groups": 2, "emitters_here": 3, "evaluate_here": worker.evaluate}, "from 0 to 2"),
-        ({"iterations": 1, "groups": 2, "emitters_here": 1}, "come with evaluate_here"),
+        ({"iterations": 1, "groups": 2, "rows_here": 36, "evaluate_here": worker.evaluate}, "from 0 to 35"),
+        ({"iterations": 1, "groups": 2, "rows_here": 1}, "come with evaluate_here"),
     ):
         with pytest.raises(ValueError, match=message):
             illuminate_overlapped(scheduler, worker, **kwargs)

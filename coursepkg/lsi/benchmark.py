@@ -7,9 +7,9 @@ iterations of 150), one after the other in one process, from the same seed:
 * ``seed``: the tutorial as it is: CMA-ME, pyribs' ``Scheduler``, the plain
   :func:`~coursepkg.lsi.measures.evaluate` on the plain LeNet-5, torch on every core;
 * ``ours``: :data:`~coursepkg.lsi.search.OURS` through :func:`~coursepkg.lsi.search.run_lsi`
-  (CMA-MAE, lean CMA-ES decomposing its covariance a quarter as often, two groups
-  of emitters taking turns with a worker process that leaves one emitter's
-  batches to the search's process, the networks in bfloat16);
+  (CMA-MAE with bounded latents, lean CMA-ES decomposing its covariance a quarter as
+  often, two groups of emitters taking turns with a worker process that leaves a
+  quarter of the solutions to the search's process, the networks in bfloat16);
 * ``float32``: the same with float32 networks, to measure what bfloat16 changes
   in the archive (:func:`precision_check`);
 * ``diagonal`` (on request): ours with a diagonal CMA-ES.

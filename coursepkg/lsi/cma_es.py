@@ -35,7 +35,10 @@ from ribs.emitters.opt import CMAEvolutionStrategy
 from ribs.emitters.opt._cma_es import DecompMatrix
 from scipy.linalg import blas as _blas
 
-__all__ = ["LeanCMAEvolutionStrategy"]
+__all__ = ["MAX_REDRAWS", "LeanCMAEvolutionStrategy"]
+
+#: Times :meth:`LeanCMAEvolutionStrategy.ask` redraws a sample outside the bounds before clipping it into them.
+MAX_REDRAWS = 100
 
 
 class _LeanDecompMatrix(DecompMatrix):
@@ -100,12 +103,16 @@ class LeanCMAEvolutionStrategy(CMAEvolutionStrategy):
         self.cov = _LeanDecompMatrix(self.solution_dim, self.dtype)
 
     def ask(self, batch_size: int | None = None) -> np.ndarray:
-        """``(batch_size, solution_dim)`` samples of ``N(mean, sigma^2 C)``, redrawn until inside the bounds."""
+        """``(batch_size, solution_dim)`` samples of ``N(mean, sigma^2 C)``, redrawn until inside the bounds.
+
+        A sample still outside after :data:`MAX_REDRAWS` redraws is clipped into them (pyribs redraws
+        forever, which never ends once ``sigma`` is much wider than the bounds).
+        """
         batch_size = self.batch_size if batch_size is None else batch_size
         self.cov.update_eigensystem(self.current_eval, self.lazy_gap_evals)
         solutions = np.empty((batch_size, self.solution_dim), dtype=self.dtype)
         remaining = np.arange(batch_size)
-        while len(remaining):
+        for _ in range(MAX_REDRAWS + 1):
             shape = (len(remaining), self.solution_dim)
             steps = torch.randn(shape, generator=self._steps, dtype=self._torch_dtype).mul_(float(self.sigma))
             solutions[remaining] = steps.numpy() @ self.cov.transform.T + self.mean
@@ -113,6 +120,10 @@ class LeanCMAEvolutionStrategy(CMAEvolutionStrategy):
                 break
             outside = (solutions[remaining] < self.lower_bounds) | (solutions[remaining] > self.upper_bounds)
             remaining = remaining[outside.any(axis=1)]
+            if not len(remaining):
+                break
+        else:
+            solutions[remaining] = np.clip(solutions[remaining], self.lower_bounds, self.upper_bounds)
         solutions.flags.writeable = False
         self._solutions = solutions
         return solutions

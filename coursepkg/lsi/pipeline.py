@@ -9,8 +9,8 @@ tells the archive and the emitters of the previous group and asks them again.
 
 The networks take more time than pyribs, so the worker would be the bottleneck
 while this process waits for it. To balance the two cores, this process can
-evaluate a few emitters' batches itself (``emitters_here``) in the time it
-would have waited; the worker always has the next batch queued.
+evaluate the last few solutions of the first group itself (``rows_here``) in the
+time it would have waited; the worker always has the next batch queued.
 
 The order of every ask, archive insertion and tell is fixed by the loop, not by
 which process finishes first, and each batch is cut the same way (the worker's
@@ -201,7 +201,7 @@ class Timings:
     tell: float = 0.0  #: the emitters' tell (ranking, CMA-ES updates, restarts)
     wait: float = 0.0  #: waiting for the worker's results
     evaluate: float = 0.0  #: the worker's CPU time in the networks and measures
-    here: float = 0.0  #: this process's time evaluating its share (``emitters_here``)
+    here: float = 0.0  #: this process's time evaluating its share (``rows_here``)
     total: float = 0.0  #: the whole loop
     asked: int = 0  #: solutions the emitters asked for
     told: int = 0  #: solutions told back, with their objectives and measures
@@ -218,7 +218,7 @@ def illuminate_overlapped(
     *,
     iterations: int,
     groups: int = 2,
-    emitters_here: int = 0,
+    rows_here: int = 0,
     evaluate_here: Evaluate | None = None,
     log_every: int = 100,
     progress: bool = False,
@@ -239,11 +239,12 @@ def illuminate_overlapped(
         iterations: at least 1; each evaluates every emitter's batch once.
         groups: how many groups the emitters are split into, from 1 (the tutorial's
             order, nothing to overlap) to the number of emitters.
-        emitters_here: the last this many emitters of the first group are evaluated
-            by ``evaluate_here`` in this process, when their results are due,
-            instead of by the worker: fewer than that group's emitters.
+        rows_here: the last this many solutions of the first group's batches (its
+            last emitters' batches side by side) are evaluated by ``evaluate_here`` in
+            this process, when their results are due, instead of by the worker: fewer
+            than that group's solutions.
         evaluate_here: how this process evaluates them (the worker's evaluation);
-            needed when ``emitters_here > 0``.
+            needed when ``rows_here > 0``.
         log_every: record a :class:`Checkpoint` every so many iterations (and after the last).
         progress: show a tqdm bar.
         description: label of the progress bar.
@@ -253,8 +254,8 @@ def illuminate_overlapped(
 
     Raises:
         ValueError: for ``iterations`` or ``log_every`` below 1, ``groups`` outside
-            1 to the number of emitters, or ``emitters_here`` not below the first
-            group's size (or without ``evaluate_here``).
+            1 to the number of emitters, or ``rows_here`` not below the first
+            group's solutions (or without ``evaluate_here``).
     """
     emitters = list(scheduler.emitters)
     if iterations < 1 or log_every < 1:
@@ -262,13 +263,14 @@ def illuminate_overlapped(
     if not 1 <= groups <= len(emitters):
         raise ValueError(f"groups must be from 1 to the {len(emitters)} emitters, got {groups}.")
     teams = [list(team) for team in np.array_split(np.array(emitters, dtype=object), groups)]
-    if not 0 <= emitters_here < len(teams[0]) or (emitters_here and evaluate_here is None):
+    first_rows = sum(emitter.batch_size for emitter in teams[0])
+    if not 0 <= rows_here < first_rows or (rows_here and evaluate_here is None):
         raise ValueError(
-            f"emitters_here must be from 0 to {len(teams[0]) - 1} (the first group has {len(teams[0])} "
-            f"emitters) and come with evaluate_here, got {emitters_here}."
+            f"rows_here must be from 0 to {first_rows - 1} (the first group asks for {first_rows} "
+            f"solutions) and come with evaluate_here, got {rows_here}."
         )
-    # How many of each group's emitters the worker evaluates; the rest are evaluated here.
-    for_worker = [len(team) - (emitters_here if g == 0 else 0) for g, team in enumerate(teams)]
+    # How many solutions at the end of each group's batches this process evaluates; the worker, the rest.
+    shares_here = [rows_here if g == 0 else 0 for g in range(groups)]
     archive, result = scheduler.archive, scheduler.result_archive
     timings = Timings()
     history: list[Checkpoint] = []
@@ -279,15 +281,16 @@ def illuminate_overlapped(
         began = time.perf_counter()
         batches = [emitter.ask() for emitter in teams[g]]
         timings.ask += time.perf_counter() - began
-        timings.asked += sum(len(batch) for batch in batches)
-        worker.submit(np.concatenate(batches[: for_worker[g]]))
+        solutions = np.concatenate(batches)
+        timings.asked += len(solutions)
+        worker.submit(solutions[: len(solutions) - shares_here[g]])
         return batches
 
     def evaluated(g: int, batches: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         here = None
-        if for_worker[g] < len(batches):  # first this process's share, while the worker works on its own
+        if shares_here[g]:  # first this process's share, while the worker works on its own
             began = time.perf_counter()
-            here = evaluate_here(np.concatenate(batches[for_worker[g] :]))
+            here = evaluate_here(np.concatenate(batches)[-shares_here[g] :])
             timings.here += time.perf_counter() - began
         began = time.perf_counter()
         objectives, measures = worker.result()

@@ -70,7 +70,8 @@ class LSIConfig:
         es: evolution strategy: pyribs' ``"cma_es"``, ``"sep_cma_es"`` (diagonal
             covariance), ``"lm_ma_es"`` (limited memory), ..., or ``"lean_cma_es"``,
             pyribs' CMA-ES without its per-call overheads (:mod:`coursepkg.lsi.cma_es`).
-        selection_rule: ``"filter"`` (parents are the solutions the archive took) or ``"mu"``.
+        selection_rule: ``"filter"`` (parents are the solutions the archive took) or ``"mu"``
+            (the better half of each batch, by the ranker).
         restart_rule: ``"no_improvement"``, ``"basic"``, or restart every so many iterations.
         learning_rate: ``None`` for CMA-ME; a value in ``(0, 1]`` makes the archive
             anneal its cells' thresholds (CMA-MAE) and adds a plain result archive.
@@ -83,10 +84,15 @@ class LSIConfig:
             ``"float32"`` or ``"bfloat16"`` (:class:`~coursepkg.lsi.evaluator.Evaluator`).
         eigen_gap: with ``es="lean_cma_es"``, evaluations between eigendecompositions
             of each covariance as a multiple of pyribs' gap (1 for pyribs' own).
-        emitters_here: with ``groups > 1``, this many emitters of the first group are
-            evaluated by the search's own process, in the time it would wait for its
-            worker (:func:`~coursepkg.lsi.pipeline.illuminate_overlapped`); it balances
-            the two cores when the networks take longer than pyribs.
+        share_here: with ``groups > 1``, this share of each iteration's solutions, in
+            ``[0, 1)`` (the last of the first group's, rounded to whole solutions), is
+            evaluated by the search's own process in the time it would wait for its worker
+            (``rows_here`` of :func:`~coursepkg.lsi.pipeline.illuminate_overlapped`); it
+            balances the two cores when the networks take longer than pyribs.
+        latent_bound: ``None``, or keep every latent coordinate within ``[-latent_bound, latent_bound]``
+            (the emitters redraw samples outside it). The generator is piecewise linear far
+            from the origin, so an unbounded emitter can drift to huge latents whose images
+            are all saturated ink and fill nothing new.
     """
 
     name: str
@@ -104,7 +110,8 @@ class LSIConfig:
     groups: int = 1
     precision: str = "float32"
     eigen_gap: float = 1.0
-    emitters_here: int = 0
+    share_here: float = 0.0
+    latent_bound: float | None = None
 
     @property
     def evaluations_per_iteration(self) -> int:
@@ -115,22 +122,25 @@ class LSIConfig:
 #: The seed tutorial's CMA-ME: 5 CMA-ES emitters of 30, sigma0 0.2, two-stage improvement ranking.
 SEED_CONFIG = LSIConfig("seed (CMA-ME)")
 #: The course's configuration, CMA-MAE: the seed's five CMA-ES emitters and sigma0, with 60 solutions each;
-#: an archive whose cell thresholds anneal with learning rate 0.03 from 0 (ranked by improvement over them,
-#: ``"imp"``), a plain result archive, float32 solutions; pyribs' CMA-ES made lean, eigendecomposing each
-#: covariance a quarter as often, two groups of emitters taking turns beside a worker process (which leaves
-#: one emitter's batch to the search's process), and the networks in bfloat16. See :mod:`coursepkg.lsi.benchmark`.
+#: an archive whose cell thresholds anneal with learning rate 0.1 from 0 (ranked by improvement over them,
+#: ``"imp"``, the better half of each batch as parents), a plain result archive, float32 solutions kept
+#: within [-5, 5] per coordinate; pyribs' CMA-ES made lean, eigendecomposing each covariance a quarter as
+#: often, two groups of emitters taking turns beside a worker process (which leaves a quarter of each
+#: iteration's solutions to the search's process), and the networks in bfloat16. See :mod:`coursepkg.lsi.benchmark`.
 OURS = LSIConfig(
     "ours (CMA-MAE)",
     batch_size=60,
     ranker="imp",
-    learning_rate=0.03,
+    selection_rule="mu",
+    learning_rate=0.1,
     threshold_min=0.0,
+    latent_bound=5.0,
     dtype="float32",
     es="lean_cma_es",
     groups=2,
     precision="bfloat16",
     eigen_gap=4.0,
-    emitters_here=1,
+    share_here=0.25,
 )
 #: :data:`OURS` with float32 networks: the archive bfloat16 is measured against.
 OURS_FLOAT32 = replace(OURS, name="ours, float32", precision="float32")
@@ -168,11 +178,14 @@ def make_scheduler(
         raise ValueError(f"config.cells {config.cells} needs one measure range each, got {len(ranges)} ranges.")
     if min(config.cells) < 1 or config.emitters < 1 or config.batch_size < 1:
         raise ValueError(f"cells, emitters and batch_size must be at least 1 in {config}.")
+    if config.latent_bound is not None and not config.latent_bound > 0:
+        raise ValueError(f"latent_bound must be None or above 0, got {config.latent_bound} in {config}.")
     es_kwargs = None
     if config.es in EVOLUTION_STRATEGIES:
         es_kwargs = {"eigen_gap": config.eigen_gap}
     elif config.eigen_gap != 1:
         raise ValueError(f"eigen_gap goes with es='lean_cma_es' (pyribs' strategies keep their own), in {config}.")
+    bounds = None if config.latent_bound is None else [(-config.latent_bound, config.latent_bound)] * solution_dim
     seeds = np.random.SeedSequence(seed).generate_state(config.emitters + 2)
     grid = {"solution_dim": solution_dim, "dims": config.cells, "ranges": ranges, "dtype": config.dtype}
     archive = GridArchive(**grid, learning_rate=config.learning_rate, threshold_min=config.threshold_min, seed=seeds[0])
@@ -188,6 +201,7 @@ def make_scheduler(
             selection_rule=config.selection_rule,
             restart_rule=config.restart_rule,
             batch_size=config.batch_size,
+            bounds=bounds,
             seed=emitter_seed,
         )
         for emitter_seed in seeds[2:]
@@ -303,7 +317,7 @@ def run_lsi(
         discriminator: with a ``digit``, multiply the objective by the
             discriminator's probability that the image is real (see :func:`~coursepkg.lsi.measures.evaluate`).
         overlap: evaluate in a worker process (one torch thread) while this one runs
-            pyribs (and evaluates ``config.emitters_here``' batches on one thread); by
+            pyribs (and evaluates ``config.share_here`` of each iteration's solutions on one thread); by
             default when ``config.groups > 1`` and this process may use two cores.
         progress: show a progress bar.
         log_every: iterations between checkpoints.
@@ -312,12 +326,14 @@ def run_lsi(
         An :class:`LSIResult`.
 
     Raises:
-        ValueError: for a digit outside 0-9, ``iterations < 1``, or a ``config`` whose
-            cells do not fit the measures.
+        ValueError: for a digit outside 0-9, ``iterations < 1``, a ``config`` whose
+            cells do not fit the measures, or a ``share_here`` outside ``[0, 1)``.
     """
     evaluator = Evaluator(generator, classifier, digit=digit, discriminator=discriminator, precision=config.precision)
     if iterations < 1:
         raise ValueError(f"iterations must be at least 1, got {iterations}.")
+    if not 0 <= config.share_here < 1:
+        raise ValueError(f"share_here must be in [0, 1), got {config.share_here} in {config}.")
     ranges = MEASURE_RANGES if digit is not None else (*MEASURE_RANGES, DIGIT_RANGE)
     scheduler = make_scheduler(config, seed=seed, ranges=ranges, solution_dim=evaluator.latent_dim)
     if overlap is None:
@@ -330,7 +346,7 @@ def run_lsi(
             worker,
             iterations=iterations,
             groups=config.groups,
-            emitters_here=config.emitters_here,
+            rows_here=round(config.share_here * config.evaluations_per_iteration),
             evaluate_here=evaluator,
             log_every=log_every,
             progress=progress,
