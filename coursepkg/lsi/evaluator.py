@@ -156,11 +156,12 @@ class _RowConvolution(nn.Module):
     ``y + k - 1``; laid side by side they are one row of a matrix, and the
     convolution is that matrix times a ``(k * in_channels * width, channels *
     out_width)`` banded (Toeplitz) matrix made once from the kernels. The product
-    does two to three times the convolution's multiplications, but as one large
-    bfloat16 matrix product (:class:`_PackedLinear`). For LeNet-5's first
-    convolution, whose one input and six output channels leave PyTorch's float32
-    kernel's vector units mostly idle, it takes a third of that kernel's time;
-    for the second, a little less. Its results are those of the convolution with
+    does 5.6 (LeNet-5's first convolution) and 2.4 (its second) times the
+    convolution's multiplications, but as one large bfloat16 matrix product
+    (:class:`_PackedLinear`). On a CPU with AMX, for the first convolution, whose
+    one input and six output channels leave PyTorch's float32 kernel's vector
+    units mostly idle, it took a third of that kernel's time; for the second, a
+    little less. Its results are those of the convolution with
     the inputs and weights rounded to bfloat16, pooled as
     :class:`~coursepkg.lsi.pooling.MaxPool2x2` does (in the product's row-major
     layout, so that only the pooled maps are reordered).

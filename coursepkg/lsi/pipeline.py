@@ -277,20 +277,21 @@ def illuminate_overlapped(
     start = time.perf_counter()
     bar = tqdm(total=iterations, desc=description, disable=not progress, mininterval=1.0)
 
-    def ask_and_submit(g: int) -> list[np.ndarray]:
+    def ask_and_submit(g: int) -> tuple[list[np.ndarray], np.ndarray]:
+        """Group ``g``'s batches, one per emitter, and the same side by side; the worker's part submitted."""
         began = time.perf_counter()
         batches = [emitter.ask() for emitter in teams[g]]
         timings.ask += time.perf_counter() - began
         solutions = np.concatenate(batches)
         timings.asked += len(solutions)
         worker.submit(solutions[: len(solutions) - shares_here[g]])
-        return batches
+        return batches, solutions
 
-    def evaluated(g: int, batches: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def evaluated(g: int, solutions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         here = None
         if shares_here[g]:  # first this process's share, while the worker works on its own
             began = time.perf_counter()
-            here = evaluate_here(np.concatenate(batches)[-shares_here[g] :])
+            here = evaluate_here(solutions[-shares_here[g] :])
             timings.here += time.perf_counter() - began
         began = time.perf_counter()
         objectives, measures = worker.result()
@@ -303,8 +304,9 @@ def illuminate_overlapped(
         asked = [ask_and_submit(g) for g in range(groups)]  # the worker's queue: every group
         for iteration in range(1, iterations + 1):
             for g, team in enumerate(teams):
-                objectives, measures = evaluated(g, asked[g])
-                _tell(team, asked[g], objectives, measures, archive, result, timings)
+                batches, solutions = asked[g]
+                objectives, measures = evaluated(g, solutions)
+                _tell(team, batches, solutions, objectives, measures, archive, result, timings)
                 if iteration < iterations:
                     asked[g] = ask_and_submit(g)  # queued behind the other groups
             if iteration % log_every == 0 or iteration == iterations:
@@ -320,15 +322,18 @@ def illuminate_overlapped(
 def _tell(
     team: Sequence[EmitterBase],
     batches: Sequence[np.ndarray],
+    solutions: np.ndarray,
     objectives: np.ndarray,
     measures: np.ndarray,
     archive: ArchiveBase,
     result: ArchiveBase,
     timings: Timings,
 ) -> None:
-    """pyribs' ``Scheduler.tell`` for one group: add the batch to both archives, tell each emitter its share."""
+    """pyribs' ``Scheduler.tell`` for one group: add the batch to both archives, tell each emitter its share.
+
+    ``solutions`` are the emitters' ``batches`` side by side, as the worker evaluated them.
+    """
     began = time.perf_counter()
-    solutions = np.concatenate(batches)
     add_info = archive.add(solution=solutions, objective=objectives, measures=measures)
     if result is not archive:
         result.add(solution=solutions, objective=objectives, measures=measures)
