@@ -18,6 +18,7 @@ from coursepkg.mnist import data as mnist_data
 from coursepkg.mnist import pretrained
 from coursepkg.mnist.benchmark import FLOOR, METRICS
 from coursepkg.util.provenance import format_provenance
+from coursepkg.util.runtime import CPU_FEATURES, cpu
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -36,6 +37,7 @@ PROVENANCE_FIELDS = {
     "date",
     "machine.platform",
     "machine.processor",
+    "machine.cpu_features",
     "machine.cores",
     "machine.torch_threads",
     "machine.load_average.before",
@@ -163,6 +165,23 @@ def test_every_benchmark_writes_the_same_provenance_record(benchmarks):
     # The results the chapters read carry the same record (older runs' converted, with None where unrecorded).
     for path in sorted((ROOT / "book" / "data").glob("*_benchmark.json")):
         assert _keys(json.loads(path.read_text())["provenance"]) == PROVENANCE_FIELDS, path.name
+
+
+def test_the_record_names_the_cpu_model_and_its_vector_and_matrix_units(benchmarks):
+    # The hosts of this course's runs differ fivefold in bfloat16 speed and say "x86_64" alike to
+    # platform.processor(): the record takes the model and the units from /proc/cpuinfo.
+    info = Path("/proc/cpuinfo").read_text()
+    model = next(line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name"))
+    flags = set(next(line.split(":", 1)[1] for line in info.splitlines() if line.startswith("flags")).split())
+    assert cpu() == (model, [feature for feature in CPU_FEATURES if feature in flags])
+    machine = benchmarks["lsi"][1]["provenance"]["machine"]
+    assert (machine["processor"], machine["cpu_features"]) == cpu()
+    assert f"CPU features: {', '.join(cpu()[1]) or 'none of'}" in format_provenance(benchmarks["lsi"][1]["provenance"])
+    # Older records say what they lack; a CPU with none of the units says which it lacks.
+    for features, text in ((None, "CPU features: not recorded"), ([], "CPU features: none of avx2, fma, avx512f")):
+        record = benchmarks["lsi"][1]["provenance"]
+        record = {**record, "machine": {**record["machine"], "cpu_features": features}}
+        assert text in format_provenance(record)
 
 
 def test_an_unknown_benchmark_is_refused_with_the_choices(capsys):

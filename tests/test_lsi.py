@@ -300,7 +300,8 @@ def test_flop_count_and_gemm_ceiling(models):
     assert torch.get_num_threads() == 1  # restored
 
 
-def test_benchmark_command_prints_its_tables_and_writes_json(capsys, tmp_path, monkeypatch):
+@pytest.mark.parametrize("auto", ["bfloat16", "float32"])  # OURS on a CPU with bfloat16 units, and on one without
+def test_benchmark_command_prints_its_tables_and_writes_json(capsys, tmp_path, monkeypatch, auto):
     tiny_seed = lsi_search.LSIConfig("seed tiny", cells=(20, 10), emitters=2, batch_size=8)
     tiny_ours = lsi_search.replace(lsi_search.OURS, name="ours tiny", cells=(20, 10), batch_size=8)
     tiny_float32 = lsi_search.replace(tiny_ours, name="float32 tiny", precision="float32")
@@ -308,12 +309,24 @@ def test_benchmark_command_prints_its_tables_and_writes_json(capsys, tmp_path, m
     monkeypatch.setitem(lsi_benchmark.CONFIGS, "ours", lsi_benchmark.Contender(tiny_ours, "course"))
     monkeypatch.setitem(lsi_benchmark.CONFIGS, "float32", lsi_benchmark.Contender(tiny_float32, "course"))
     monkeypatch.setattr(lsi_benchmark, "gemm_peak", lambda **kwargs: 100.0)
+    resolve = {"auto": auto, "float32": "float32"}
+    monkeypatch.setattr(lsi_benchmark, "resolve_precision", resolve.get)
     out = tmp_path / "lsi.json"
     assert main(["benchmark", "lsi", "--evaluations", "400", "--threads", "1", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    for text in ("× tutorial", "networks", "% of GEMM", "seed tiny", "ours tiny", "to 21,083", "451 s", "same cell"):
+    for text in ("× tutorial", "networks", "% of GEMM", "seed tiny", "ours tiny", "to 21,083", "451 s"):
         assert text in printed
     results = json.loads(out.read_text())
+    # The runs record the precision they ran in; the GEMM ceilings are measured in those precisions only.
+    precisions = [run["config"]["precision"] for run in results["runs"]]
+    assert precisions == ["float32", auto, "float32"][: len(precisions)]
+    assert set(results["gemm"]["before"]) == {"float32 1 thread"} | {f"{auto} 1 thread"}
+    if auto == "float32":  # ours is the float32 search: it runs once, and there is no precision to check
+        assert results["not_run"] == {"float32": "ours"} and results["precision_check"] is None
+        assert [run["name"] for run in results["runs"]] == ["seed tiny", "ours tiny"]
+        assert "float32: not run, the same search as ours on this CPU" in printed and "same cell" not in printed
+        return
+    assert results["not_run"] == {} and "same cell" in printed
     assert results["provenance"]["command"].endswith("benchmark lsi --evaluations 400 --threads 1 --out " + str(out))
     assert results["provenance"]["machine"]["torch_threads"] == 1
     assert [(run["name"], run["engine"], run["config"]["es"]) for run in results["runs"]] == [

@@ -22,6 +22,8 @@ CODE = [cell.source for cell in NOTEBOOK.cells if cell.cell_type == "code"]
 BENCH = json.loads((ROOT / "book" / "data" / "lsi_benchmark.json").read_text())
 #: The same benchmark beside another job (``--competing-job``).
 SHARED = json.loads((ROOT / "book" / "data" / "lsi_benchmark_shared.json").read_text())
+#: The same benchmark on a CPU without bfloat16 units (AVX2 only).
+AVX2 = json.loads((ROOT / "book" / "data" / "lsi_benchmark_avx2.json").read_text())
 #: What fits the book's column at 1280 px without scrolling.
 CODE_WIDTH = 76
 
@@ -52,9 +54,24 @@ def test_the_text_quotes_the_saved_benchmark_as_it_is():
         f"{BENCH['seed_figures']['cells']:,}",
         f"{BENCH['seed_figures']['cells_current_tutorial']:,}",
     }
+    # The run on a CPU without bfloat16 units, where ours runs in float32 and is not run twice.
+    speed, coverage, breakdown = (_by_name(rows(AVX2)) for rows in (speed_rows, coverage_rows, breakdown_rows))
+    quoted |= {
+        *(f"{speed[name]['total s']} s" for name in (SEED_CONFIG.name, OURS.name)),
+        *(f"{coverage[name]['4.5 M']:,}" for name in (SEED_CONFIG.name, OURS.name)),
+        f"{speed[OURS.name]['× tutorial']:.2f} of the tutorial configuration's",
+        f"after {coverage[OURS.name][target]:.2f} M evaluations",
+        f"{breakdown[OURS.name]['networks']} s of CPU time, at {breakdown[OURS.name]['GFLOP/s']} GFLOP/s",
+        f"pyribs {breakdown[OURS.name]['pyribs']} s",
+        f"about {round((breakdown[OURS.name]['networks'] + breakdown[OURS.name]['pyribs']) / 2, -1):.0f} s",
+        f"float32 at {AVX2['gemm']['before']['float32 1 thread']:.0f} GFLOP/s on one",
+    }
     missing = sorted(figure for figure in quoted if figure not in PROSE)
     assert missing == [], f"the benchmark files say {missing}, the chapter's text does not"
     assert SHARED["competing_job"] and SHARED["provenance"]["machine"]["torch_threads"] == 1
+    assert AVX2["provenance"]["machine"]["cpu_features"] == ["avx2", "fma"]
+    assert AVX2["not_run"] == {"float32": "ours"}
+    assert [run["config"]["precision"] for run in AVX2["runs"]] == ["float32", "float32"]
 
 
 def test_the_text_states_what_the_discriminator_table_shows():

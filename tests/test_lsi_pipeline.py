@@ -84,12 +84,41 @@ def test_packed_bfloat16_layers_draw_what_plain_bfloat16_layers_draw(models, lat
     [
         ({"digit": 10}, "0 to 9"),
         ({"digit": None, "discriminator": "D"}, "single digit"),
-        ({"precision": "float16"}, "precision must be one of"),
+        ({"precision": "float16"}, r"precision must be one of \['auto', 'float32', 'bfloat16'\]"),
     ],
 )
 def test_evaluator_rejects_bad_settings(models, kwargs, message):
     with pytest.raises(ValueError, match=message):
         Evaluator(models["generator"], models["lenet5"], **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("features", "packs", "expected"),
+    [
+        (["avx2", "fma"], True, "float32"),  # AVX2 only (e.g. AMD Zen 3): bfloat16 is emulated, 1 GFLOP/s
+        (["avx2", "fma", "avx512f"], True, "float32"),  # AVX-512 without its bfloat16 instructions
+        (["avx2", "fma", "avx512f", "avx512_bf16"], True, "bfloat16"),  # AMD Zen 4
+        (["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"], True, "bfloat16"),  # Xeon with AMX
+        (["avx2", "fma", "avx512f", "avx512_bf16"], False, "float32"),  # a PyTorch without oneDNN's kernels
+        (None, True, "float32"),  # no /proc/cpuinfo to read
+    ],
+)
+def test_auto_precision_is_bfloat16_only_where_the_cpu_multiplies_it(monkeypatch, features, packs, expected):
+    monkeypatch.setattr(evaluator_module, "cpu", lambda: ("a CPU", features))
+    monkeypatch.setattr(evaluator_module, "_can_pack", lambda: packs)
+    assert evaluator_module.resolve_precision("auto") == expected
+    assert [evaluator_module.resolve_precision(fixed) for fixed in ("float32", "bfloat16")] == ["float32", "bfloat16"]
+
+
+def test_the_search_runs_and_records_the_precision_auto_chose_on_this_cpu(models):
+    expected = evaluator_module.resolve_precision("auto")
+    evaluator = Evaluator(models["generator"], models["lenet5"], precision="auto")
+    assert evaluator.precision == expected
+    assert {p.dtype for p in evaluator.generator.parameters()} == {evaluator_module.PRECISIONS[expected]}
+    # OURS asks for "auto"; the search's result says which precision ran.
+    assert lsi_search.OURS.precision == "auto" and lsi_search.OURS_FLOAT32.precision == "float32"
+    result = lsi_search.run_lsi(models["generator"], models["lenet5"], iterations=1, config=SMALL, overlap=False)
+    assert result.config.precision == expected and result.summary()["config"]["precision"] == expected
 
 
 @pytest.mark.skipif(not evaluator_module._can_pack(), reason="this CPU's PyTorch has no oneDNN bfloat16 kernels")

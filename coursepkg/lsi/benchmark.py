@@ -9,14 +9,17 @@ iterations of 150), one after the other in one process, from the same seed:
 * ``ours``: :data:`~coursepkg.lsi.search.OURS` through :func:`~coursepkg.lsi.search.run_lsi`
   (CMA-MAE with bounded latents, lean CMA-ES decomposing its covariance a quarter as
   often, two groups of emitters taking turns with a worker process that leaves a
-  quarter of the solutions to the search's process, the networks in bfloat16);
+  quarter of the solutions to the search's process, the networks in bfloat16 on a
+  CPU that multiplies it natively, float32 elsewhere);
 * ``float32``: the same with float32 networks, to measure what bfloat16 changes
-  in the archive (:func:`precision_check`);
+  in the archive (:func:`precision_check`); on a CPU without bfloat16 units this
+  is ``ours`` again, and is not run twice;
 * ``diagonal`` (on request): ours with a diagonal CMA-ES.
 
 Around the runs it measures the machine's limits in the same process: the
-GEMM throughput of a plain large matrix product (:func:`gemm_peak`), float32 and
-bfloat16, on one thread and on all, which the networks' FLOP/s are compared with.
+GEMM throughput of a plain large matrix product (:func:`gemm_peak`), in float32 and
+in the runs' other precisions, on one thread and on all, which the networks' FLOP/s
+are compared with.
 With ``--competing-job`` a second process multiplies matrices on one core for the
 whole run: the benchmark on a machine shared with another job.
 
@@ -30,7 +33,7 @@ import argparse
 import multiprocessing
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from multiprocessing.synchronize import Event
 from typing import NamedTuple
 
@@ -40,7 +43,7 @@ import torch
 from ribs.archives import ArchiveBase
 from torch import nn
 
-from coursepkg.lsi.evaluator import Evaluator
+from coursepkg.lsi.evaluator import PRECISIONS, Evaluator, resolve_precision
 from coursepkg.lsi.measures import evaluate
 from coursepkg.lsi.search import (
     OURS,
@@ -175,7 +178,7 @@ def run_config(
         (pyribs), and ``wait`` (the search waiting for the networks; for the tutorial's loop,
         which waits for all of them, it equals ``networks``).
     """
-    config, engine = contender
+    config, engine = _resolved(contender)  # recorded as it runs
     iterations = max(1, evaluations // config.evaluations_per_iteration)
     log_every = max(1, CHECKPOINT_EVALUATIONS // config.evaluations_per_iteration)
     generator, classifier = pretrained.load("generator"), pretrained.load("lenet5")
@@ -288,10 +291,12 @@ def run_benchmark(
 
     Returns:
         ``{"runs", "evaluations", "seed", "seed_figures", "flop_per_evaluation", "gemm",
-        "competing_job", "precision_check"}``; ``gemm`` holds :func:`gemm_peak` before and
+        "competing_job", "precision_check", "not_run"}``; ``gemm`` holds :func:`gemm_peak` before and
         after the runs (and each run its own at its start, ``"gemm_at_start"``),
         ``precision_check`` (when both ``ours`` and ``float32`` ran) what
-        :func:`precision_check` says of ours, with the float32 run's cells as ``"float32_cells"``.
+        :func:`precision_check` says of ours, with the float32 run's cells as ``"float32_cells"``;
+        ``not_run`` maps each configuration that would have repeated an earlier one's search
+        on this CPU (``float32`` where ``ours`` runs in float32) to that one.
 
     Raises:
         ValueError: for an unknown configuration, ``evaluations < 1`` or ``threads < 1``.
@@ -302,11 +307,15 @@ def run_benchmark(
     if evaluations < 1:
         raise ValueError(f"evaluations must be at least 1, got {evaluations}.")
     cores = use_available_cores(max_threads=threads)
+    # Each configuration as it will run here; one that would repeat an earlier one's search is not run.
+    contenders = {name: _resolved(CONFIGS[name]) for name in configs}
+    repeats = {name: first for name, first in _repeats(contenders).items() if name != first}
+    precisions = ["float32", *sorted({contender.config.precision for contender in contenders.values()} - {"float32"})]
 
-    def peaks() -> dict:
+    def peaks() -> dict:  # only the precisions the runs use: bfloat16 on a CPU without its units takes minutes
         return {
-            _gemm_key(name, count): round(gemm_peak(dtype=dtype, threads=count), 1)
-            for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16))
+            _gemm_key(name, count): round(gemm_peak(dtype=PRECISIONS[name], threads=count), 1)
+            for name in precisions
             for count in sorted({1, cores})
         }
 
@@ -319,6 +328,8 @@ def run_benchmark(
         gemm = {"before": peaks()}
         runs, archives = [], {}
         for name in configs:
+            if name in repeats:
+                continue
             ceiling = peaks()  # this machine's speed changes from minute to minute: record it at each start
             run, archives[name] = run_config(CONFIGS[name], evaluations=evaluations, seed=seed, progress=progress)
             runs.append({**run, "gemm_at_start": ceiling})
@@ -332,7 +343,7 @@ def run_benchmark(
                 job.join()
     checked = None
     if "ours" in archives and "float32" in archives:
-        checked = precision_check(archives["ours"], precision=CONFIGS["ours"].config.precision)
+        checked = precision_check(archives["ours"], precision=contenders["ours"].config.precision)
         checked["float32_cells"] = len(archives["float32"])
     models = pretrained.load("generator"), pretrained.load("lenet5")
     return {
@@ -344,7 +355,21 @@ def run_benchmark(
         "gemm": gemm,
         "competing_job": "float32 1024 x 1024 matrix products on one core" if competing_job else None,
         "precision_check": checked,
+        "not_run": repeats,
     }
+
+
+def _resolved(contender: Contender) -> Contender:
+    """The contender with its precision as it runs on this CPU (``"auto"`` made concrete)."""
+    return contender._replace(config=replace(contender.config, precision=resolve_precision(contender.config.precision)))
+
+
+def _repeats(contenders: dict[str, Contender]) -> dict[str, str]:
+    """Each contender's name, mapped to the first one that runs the same search (itself if none): names aside."""
+    firsts: dict[tuple, str] = {}
+    for name, (config, engine) in contenders.items():
+        firsts.setdefault((replace(config, name=""), engine), name)
+    return {name: firsts[(replace(config, name=""), engine)] for name, (config, engine) in contenders.items()}
 
 
 def _at(history: list[dict], evaluations: int) -> dict | None:
@@ -477,6 +502,8 @@ def format_table(results: dict) -> str:
         if "gemm_at_start" in run:  # files saved before it was recorded lack it
             ceiling = ", ".join(f"{k} {v:.0f}" for k, v in run["gemm_at_start"].items())
             lines.append(f"  at the start of {run['name']}: {ceiling}")
+    for name, same in results.get("not_run", {}).items():  # older files lack it
+        lines.append(f"{name}: not run, the same search as {same} on this CPU")
     checked = results["precision_check"]
     if checked:
         lines += [

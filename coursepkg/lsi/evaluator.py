@@ -8,7 +8,8 @@ times, so :class:`Evaluator` does the same work with the preparation paid once:
   pooling is :class:`~coursepkg.lsi.pooling.MaxPool2x2`;
 * the two measures come from one pass over the images;
 * optionally the generator runs in bfloat16, which CPUs with AMX or AVX512-BF16
-  multiply two to three times faster than float32, with its weights laid out for
+  multiply two to ten times faster than float32 (and CPUs without either, a
+  hundred times slower: ``precision="auto"`` chooses), with its weights laid out for
   those units once (:class:`_PackedLinear`), and so do LeNet-5's two
   convolutions, each a matrix product over rows of its input (:class:`_RowConvolution`).
   The images and scores differ slightly from the float32 ones, enough for a few
@@ -33,11 +34,40 @@ from coursepkg.lsi.measures import _THRESHOLD, _check_latents, check_digit, real
 from coursepkg.lsi.pooling import MaxPool2x2, fast_pooling
 from coursepkg.mnist.data import SCALES
 from coursepkg.mnist.models import LATENT_DIM
+from coursepkg.util.runtime import cpu
 
-__all__ = ["PRECISIONS", "Evaluator"]
+__all__ = ["PRECISIONS", "Evaluator", "resolve_precision"]
 
-#: The generator's precisions :class:`Evaluator` offers.
+#: The generator's precisions :class:`Evaluator` offers, besides ``"auto"`` (:func:`resolve_precision`).
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def resolve_precision(precision: str) -> str:
+    """The precision an :class:`Evaluator` asked for ``precision`` runs in: ``"auto"`` made concrete.
+
+    ``"auto"`` is ``"bfloat16"`` on a CPU whose instructions multiply bfloat16
+    matrices (AVX512-BF16 or AMX, :func:`coursepkg.util.runtime.cpu`) when PyTorch
+    has oneDNN's kernels for them, and ``"float32"`` elsewhere: without those units
+    PyTorch multiplies bfloat16 at about 1 GFLOP/s, a hundredth of float32 (the LSI
+    chapter, section 7). Used by :class:`Evaluator`, :data:`coursepkg.lsi.search.OURS`
+    and the LSI benchmark.
+
+    Args:
+        precision: ``"auto"``, or one of :data:`PRECISIONS`, returned as it is.
+
+    Returns:
+        A key of :data:`PRECISIONS`.
+
+    Raises:
+        ValueError: for any other precision.
+    """
+    if precision == "auto":
+        features = cpu()[1] or []
+        native = "avx512_bf16" in features or "amx_bf16" in features
+        return "bfloat16" if native and _can_pack() else "float32"
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {['auto', *PRECISIONS]}, got {precision!r}.")
+    return precision
 
 
 class Evaluator:
@@ -51,9 +81,11 @@ class Evaluator:
             digit LeNet-5 predicts, which becomes a third measure.
         discriminator: with a ``digit``, multiply the objective by the
             discriminator's probability that the image is real (float32).
-        precision: ``"float32"`` (the answer key's numbers up to rounding) or
+        precision: ``"float32"`` (the answer key's numbers up to rounding),
             ``"bfloat16"`` (the generator's layers and LeNet-5's convolutions in
-            bfloat16; LeNet-5's other layers and the measures stay float32).
+            bfloat16; LeNet-5's other layers and the measures stay float32), or
+            ``"auto"``: bfloat16 where this CPU multiplies it natively
+            (:func:`resolve_precision`). The attribute ``precision`` is the one chosen.
 
     Calling it with ``(n, 128)`` float latents returns ``(objectives, measures)``:
     ``(n,)`` float64 in ``[0, 1]`` and ``(n, 2)`` float64 ``[boldness, lightness]``
@@ -79,8 +111,7 @@ class Evaluator:
             raise ValueError("discriminator= goes with a single digit, not with digit=None.")
         if digit is not None:
             check_digit(digit)
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}.")
+        precision = resolve_precision(precision)
         self.digit = digit
         self.precision = precision
         self.latent_dim = getattr(generator, "latent_dim", LATENT_DIM)

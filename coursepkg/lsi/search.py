@@ -81,7 +81,8 @@ class LSIConfig:
             turns, one evaluated while the others are told and asked
             (:mod:`coursepkg.lsi.pipeline`); 1 is the tutorial's loop.
         precision: the networks' precision in the search's evaluations,
-            ``"float32"`` or ``"bfloat16"`` (:class:`~coursepkg.lsi.evaluator.Evaluator`).
+            ``"float32"``, ``"bfloat16"``, or ``"auto"``: bfloat16 where the CPU multiplies
+            it natively, float32 elsewhere (:func:`~coursepkg.lsi.evaluator.resolve_precision`).
         eigen_gap: with ``es="lean_cma_es"``, evaluations between eigendecompositions
             of each covariance as a multiple of pyribs' gap (1 for pyribs' own).
         share_here: with ``groups > 1``, this share of each iteration's solutions, in
@@ -126,7 +127,8 @@ SEED_CONFIG = LSIConfig("seed (CMA-ME)")
 #: ``"imp"``, the better half of each batch as parents), a plain result archive, float32 solutions kept
 #: within [-5, 5] per coordinate; pyribs' CMA-ES made lean, eigendecomposing each covariance a quarter as
 #: often, two groups of emitters taking turns beside a worker process (which leaves a quarter of each
-#: iteration's solutions to the search's process), and the networks in bfloat16. See :mod:`coursepkg.lsi.benchmark`.
+#: iteration's solutions to the search's process), and the networks in bfloat16 where the CPU multiplies it
+#: natively (AVX512-BF16 or AMX; float32 elsewhere, where bfloat16 is slower). See :mod:`coursepkg.lsi.benchmark`.
 OURS = LSIConfig(
     "ours (CMA-MAE)",
     batch_size=60,
@@ -138,7 +140,7 @@ OURS = LSIConfig(
     dtype="float32",
     es="lean_cma_es",
     groups=2,
-    precision="bfloat16",
+    precision="auto",
     eigen_gap=4.0,
     share_here=0.25,
 )
@@ -262,7 +264,7 @@ class LSIResult:
     Attributes:
         archive: the best latent vector found in each cell (the scheduler's result archive).
         history: checkpoints of the search.
-        config: the configuration searched with.
+        config: the configuration searched with, its precision the one that ran (``"auto"`` resolved).
         seed: its seed.
         timings: where the search's time went.
     """
@@ -330,6 +332,7 @@ def run_lsi(
             cells do not fit the measures, or a ``share_here`` outside ``[0, 1)``.
     """
     evaluator = Evaluator(generator, classifier, digit=digit, discriminator=discriminator, precision=config.precision)
+    config = replace(config, precision=evaluator.precision)  # "auto" made concrete, for the result
     if iterations < 1:
         raise ValueError(f"iterations must be at least 1, got {iterations}.")
     if not 0 <= config.share_here < 1:

@@ -5,8 +5,12 @@
 the LSI chapter's searches); each holds this record under ``"provenance"``, and
 the chapters print it above their tables with :func:`format_provenance`. A
 benchmark's numbers only mean something next to the machine that measured them:
-CPU seconds depend on the processor, wall-clock speeds on the other jobs that
-shared the cores (hence the load average before and after the run).
+CPU seconds depend on the processor, and on its vector and matrix units more
+than on its name (on the hosts of the LSI benchmark's runs one core multiplies
+bfloat16 matrices at about 1,070 GFLOP/s with AMX, 200 with AVX-512's bfloat16
+instructions only, and 1 with neither: hence the CPU features); wall-clock speeds
+depend on the other jobs that shared the cores (hence the load average before
+and after the run).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 import torch
 
 import coursepkg
-from coursepkg.util.runtime import available_cores
+from coursepkg.util.runtime import CPU_FEATURES, available_cores, cpu
 
 __all__ = ["format_provenance", "provenance"]
 
@@ -40,7 +44,8 @@ def provenance(command: str, *, load_before: Sequence[float]) -> dict[str, Any]:
     Returns:
         ``{"command", "date", "machine", "versions"}``: ``date`` is the end of the
         run in ISO 8601 with the time zone; ``machine`` is ``{"platform",
-        "processor", "cores", "torch_threads", "load_average"}``, with ``cores``
+        "processor", "cpu_features", "cores", "torch_threads", "load_average"}``, with
+        ``processor`` and ``cpu_features`` from :func:`~coursepkg.util.runtime.cpu`, ``cores``
         the cores this process may use and ``load_average`` ``{"before", "after"}``,
         each the 1-, 5- and 15-minute averages; ``versions`` is ``{"python",
         "torch", "numpy", "ribs", "coursepkg"}`` (``None`` for a package not installed).
@@ -52,12 +57,14 @@ def provenance(command: str, *, load_before: Sequence[float]) -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[package] = None
     versions["coursepkg"] = coursepkg.__version__
+    processor, features = cpu()
     return {
         "command": command,
         "date": datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": {
             "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
+            "processor": processor,
+            "cpu_features": features,
             "cores": available_cores(),
             "torch_threads": torch.get_num_threads(),
             "load_average": {
@@ -92,6 +99,10 @@ def format_provenance(record: dict[str, Any], *, width: int = 76) -> str:
     def loads(values: Sequence[float | None]) -> str:
         return ", ".join("n/a" if value is None else f"{value:.2f}" for value in values)
 
+    features = machine["cpu_features"]
+    if features is not None:
+        features = ", ".join(features) or "none of " + ", ".join(CPU_FEATURES)
+    features = known(features)
     load = machine["load_average"]
     if any(value is not None for value in (*load["before"], *load["after"])):
         load_text = f"load average (1, 5, 15 min): {loads(load['before'])} before, {loads(load['after'])} after"
@@ -101,6 +112,7 @@ def format_provenance(record: dict[str, Any], *, width: int = 76) -> str:
         f"{'date not recorded' if record['date'] is None else 'measured ' + record['date']}; "
         f"{known(machine['processor'])}, {known(machine['cores'])} cores, "
         f"{known(machine['torch_threads'])} torch thread(s)",
+        f"CPU features: {features}",
         f"platform: {known(machine['platform'])}",
         load_text,
         ", ".join(f"{name} {known(version)}" for name, version in versions.items()),

@@ -1,14 +1,45 @@
-"""Process-wide PyTorch settings for the course's notebooks and commands."""
+"""Process-wide PyTorch settings for the course's notebooks and commands, and what this machine's CPU has."""
 
 from __future__ import annotations
 
 import os
+import platform
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 
-__all__ = ["available_cores", "torch_threads", "use_available_cores"]
+__all__ = ["CPU_FEATURES", "available_cores", "cpu", "torch_threads", "use_available_cores"]
+
+
+#: The CPU features that set the speed of float32 and bfloat16 matrix products (Linux's names):
+#: AVX2 and FMA for float32, AVX-512's bfloat16 instructions and AMX's tiles for bfloat16.
+CPU_FEATURES = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu() -> tuple[str, list[str] | None]:
+    """This machine's CPU model and which of :data:`CPU_FEATURES` it has.
+
+    Used by every benchmark's provenance record (:mod:`coursepkg.util.provenance`)
+    and by the LSI chapter's evaluation, which runs its networks in bfloat16 only on a
+    CPU that multiplies bfloat16 natively (:func:`coursepkg.lsi.evaluator.resolve_precision`).
+
+    Returns:
+        ``(model, features)``: the model name from ``/proc/cpuinfo`` (e.g. ``"AMD EPYC"``), or
+        :func:`platform.processor` where there is none; the features in the order of
+        :data:`CPU_FEATURES`, or ``None`` where the system does not list them (not Linux).
+    """
+    try:
+        info = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return platform.processor() or platform.machine(), None
+    model = re.search(r"^model name\s*:\s*(.+)$", info, re.MULTILINE)
+    flags = re.search(r"^(?:flags|Features)\s*:\s*(.*)$", info, re.MULTILINE)
+    have = set(flags.group(1).split()) if flags else set()
+    name = model.group(1).strip() if model else platform.processor() or platform.machine()
+    return name, [feature for feature in CPU_FEATURES if feature in have] if flags else None
 
 
 def available_cores() -> int:
