@@ -332,6 +332,32 @@ def test_every_solution_is_evaluated_once_and_told_to_the_emitter_that_asked(mod
     assert {row.tobytes() for row in asked_rows} == {row.tobytes() for row in submitted}
 
 
+def test_where_the_cut_falls_does_not_change_the_archive(models):
+    # The share this process evaluates (share_here) sets how long a search takes, not what it finds.
+    evaluator = Evaluator(models["generator"], models["lenet5"])
+    archives = []
+    for rows_here in (8, 20, 28):  # of the first group's 3 x 12 solutions
+        scheduler = lsi_search.make_scheduler(SMALL, seed=7)
+        worker = InlineWorker(evaluator)
+        illuminate_overlapped(scheduler, worker, iterations=12, groups=2, rows_here=rows_here, evaluate_here=evaluator)
+        archives.append(_archive(scheduler.result_archive))
+    assert len(archives[0]["index"]) > 30 and _same_archive(archives[0], archives[1])
+    assert _same_archive(archives[0], archives[2])
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_a_solution_is_evaluated_alike_in_any_batch_of_eight_or_more(models, precision):
+    # What lets the cut fall anywhere without changing the archive, on this CPU's kernels. (Batches of one
+    # to three rows go through other kernels, whose sums round differently.)
+    evaluator = Evaluator(models["generator"], models["lenet5"], precision=precision)
+    latents = np.random.default_rng(3).normal(size=(180, 128)).astype(np.float32)
+    whole = evaluator(latents)
+    for cut in (8, 13, 60, 75, 91, 172):
+        parts = evaluator(latents[:cut]), evaluator(latents[cut:])
+        for got, expected in zip(map(np.concatenate, zip(*parts)), whole):
+            np.testing.assert_array_equal(got, expected)
+
+
 def test_run_lsi_evaluates_its_share_here_in_whole_solutions(models, monkeypatch):
     cuts = []
     overlapped = lsi_search.illuminate_overlapped
