@@ -309,7 +309,7 @@ def run_benchmark(
     cores = use_available_cores(max_threads=threads)
     # Each configuration as it will run here; one that would repeat an earlier one's search is not run.
     contenders = {name: _resolved(CONFIGS[name]) for name in configs}
-    repeats = {name: first for name, first in _repeats(contenders).items() if name != first}
+    repeats = _repeats(contenders)
     precisions = ["float32", *sorted({contender.config.precision for contender in contenders.values()} - {"float32"})]
 
     def peaks() -> dict:  # only the precisions the runs use: bfloat16 on a CPU without its units takes minutes
@@ -365,11 +365,14 @@ def _resolved(contender: Contender) -> Contender:
 
 
 def _repeats(contenders: dict[str, Contender]) -> dict[str, str]:
-    """Each contender's name, mapped to the first one that runs the same search (itself if none): names aside."""
+    """Each contender that runs the same search as an earlier one (names aside), mapped to that one."""
     firsts: dict[tuple, str] = {}
+    repeats = {}
     for name, (config, engine) in contenders.items():
-        firsts.setdefault((replace(config, name=""), engine), name)
-    return {name: firsts[(replace(config, name=""), engine)] for name, (config, engine) in contenders.items()}
+        first = firsts.setdefault((replace(config, name=""), engine), name)
+        if first != name:
+            repeats[name] = first
+    return repeats
 
 
 def _at(history: list[dict], evaluations: int) -> dict | None:

@@ -331,12 +331,12 @@ def run_lsi(
         ValueError: for a digit outside 0-9, ``iterations < 1``, a ``config`` whose
             cells do not fit the measures, or a ``share_here`` outside ``[0, 1)``.
     """
-    evaluator = Evaluator(generator, classifier, digit=digit, discriminator=discriminator, precision=config.precision)
-    config = replace(config, precision=evaluator.precision)  # "auto" made concrete, for the result
     if iterations < 1:
         raise ValueError(f"iterations must be at least 1, got {iterations}.")
     if not 0 <= config.share_here < 1:
         raise ValueError(f"share_here must be in [0, 1), got {config.share_here} in {config}.")
+    evaluator = Evaluator(generator, classifier, digit=digit, discriminator=discriminator, precision=config.precision)
+    config = replace(config, precision=evaluator.precision)  # "auto" made concrete, for the result
     ranges = MEASURE_RANGES if digit is not None else (*MEASURE_RANGES, DIGIT_RANGE)
     scheduler = make_scheduler(config, seed=seed, ranges=ranges, solution_dim=evaluator.latent_dim)
     if overlap is None:
