@@ -21,7 +21,7 @@ book: $(BIN)/.installed
 
 ## test: run the whole test suite (installs Chromium for the browser test and bubblewrap for the grader if missing)
 # One pytest-xdist worker per core, each module (each lab's nbgrader run) on one worker,
-# one torch thread per worker: on 2 cores the suite takes about 16 minutes, the book's build included.
+# one torch thread per worker: on 2 cores the suite takes 15 to 19 minutes, the book's build included.
 JOBS ?= $(shell nproc)
 test: $(BIN)/.installed system-packages lint
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest --numprocesses $(JOBS) --dist loadgroup

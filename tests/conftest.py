@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 from pathlib import Path
 
 import matplotlib
@@ -78,3 +80,23 @@ def lab_2d_notebook() -> nbformat.NotebookNode:
 @pytest.fixture(scope="session")
 def lab_js_notebook() -> nbformat.NotebookNode:
     return nbformat.read(LAB_JS, as_version=4)
+
+
+@pytest.fixture(scope="session")
+def secrets(tmp_path_factory, worker_id) -> frozenset[str]:
+    """:func:`tests.leaks.secret_lines`, found once per run and shared by pytest-xdist's workers.
+
+    Finding them runs ``nbgrader generate_assignment`` on every lab (about 25 s); the first
+    worker to ask writes them to the run's folder, above each worker's, and the others read them.
+    """
+    from tests.leaks import secret_lines  # (tests.leaks imports this module's ROOT)
+
+    if worker_id == "master":  # no workers: the folder above is shared with other runs
+        return secret_lines()
+    run = tmp_path_factory.getbasetemp().parent
+    with open(run / "secret_lines.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = run / "secret_lines.json"
+        if not path.exists():
+            path.write_text(json.dumps(sorted(secret_lines())))
+        return frozenset(json.loads(path.read_text()))

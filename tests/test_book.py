@@ -13,7 +13,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from tests.conftest import ROOT
-from tests.leaks import leaks, secret_lines
+from tests.leaks import leaks
 
 pytestmark = pytest.mark.slow
 
@@ -53,16 +53,14 @@ def _published_texts(html: Path) -> dict[str, str]:
     return texts
 
 
-def test_no_solution_code_or_hidden_test_reaches_the_book(html):
-    secrets = secret_lines()
+def test_no_solution_code_or_hidden_test_reaches_the_book(html, secrets):
     assert len(secrets) > 20  # the solutions are really there to look for
     texts = _published_texts(html)
     assert any(path.endswith("_sources/book/lab_2d_gan.ipynb") for path in texts)
     assert {path: leaks(text, secrets) for path, text in texts.items() if leaks(text, secrets)} == {}
 
 
-def test_the_leak_detector_sees_a_leaked_solution_line():
-    secrets = secret_lines()
+def test_the_leak_detector_sees_a_leaked_solution_line(secrets):
     solution_line = "x_fake = gan.generator(z).detach()"
     assert solution_line in secrets
     page = "<pre><span>x_fake</span> = gan.generator(z).detach()</pre>"

@@ -216,6 +216,28 @@ def test_nothing_outside_a_sandbox_changed(graded):
     assert {path.name for path in course.iterdir()} <= allowed | {batch.WORK_DIR}
 
 
+def _databases_shown(text: str) -> list[str | None]:
+    """Each SQLite file a page shows as Python prints bytes (``/path b'SQLite format 3...``): its path, or None.
+
+    Linear in the page's length: a pattern that backtracks over a page's long base64 blobs took minutes.
+    """
+    paths: list[str | None] = []
+    for shown in re.finditer("SQLite format 3", text):
+        end = shown.start() - len(" b'")
+        start = end
+        while start > 0 and not text[start - 1].isspace() and text[start - 1] != "'":
+            start -= 1
+        token = text[start:end] if text[end : shown.start()] == " b'" else ""
+        paths.append(token[token.index("/") :] if "/" in token else None)
+    return paths
+
+
+def test_a_shown_database_is_found_with_its_path_between_long_blobs():
+    blob = base64.b64encode(bytes(range(256)) * 2_000).decode()  # 680 kB, slashes and no spaces
+    page = f"{blob} x /srv/gradebook.db b'SQLite format 3\\x00' {blob}\nb'SQLite format 3' {blob}"
+    assert _databases_shown(page) == ["/srv/gradebook.db", None]
+
+
 def test_no_feedback_holds_a_hidden_test_a_solution_the_gradebook_or_another_students_work(graded):
     course, _, _, _ = graded
     hidden = re.findall(r'grader\.check\("(\w+_details)"', "".join(cell.source for cell in solution(LAB).cells))
@@ -224,9 +246,8 @@ def test_no_feedback_holds_a_hidden_test_a_solution_the_gradebook_or_another_stu
         page = _feedback(course, student)
         # (The marker itself may be in a page: the intruder prints nbgrader's own tests, public files that hold it,
         # and the test gradebook nbgrader's package ships. No other database may show.)
-        text = html.unescape(page)
-        databases = re.findall(r"(/[^\s']+) b'SQLite format 3", text)
-        assert text.count("SQLite format 3") == len(databases), student
+        databases = _databases_shown(html.unescape(page))
+        assert None not in databases, student
         assert [path for path in databases if "/site-packages/nbgrader/tests/" not in path] == [], student
         assert not [name for name in hidden if f"grader.check(&quot;{name}" in page or f'"{name}", globals' in page]
         assert "Rubric for the grader" not in page, student  # the instructor's model answer and rubric

@@ -10,7 +10,7 @@ import pytest
 from nbformat.v4 import new_output
 
 from tests.conftest import ROOT
-from tests.leaks import leaks, secret_lines
+from tests.leaks import leaks
 from tools.release import (
     INSTRUCTOR_ONLY,
     check_in_sync,
@@ -57,7 +57,7 @@ def test_sync_check_notices_an_edited_solution_and_another_repository(scratch_ro
     assert any("differs from the student version" in p for p in problems)
     assert any("another repository" in p for p in problems)
     assert repository_spec(scratch_root) == "https://github.com/me/fork@student"
-    assert main(["--check", "--root", str(scratch_root)]) == 1
+    assert main(["lab_2d_gan", "--check", "--root", str(scratch_root)]) == 1
     assert "make release" in capsys.readouterr().err
 
 
@@ -110,7 +110,7 @@ def test_squash_progress_keeps_the_last_state_of_a_progress_bar():
     assert squashed[1].text == "done\n"
 
 
-def test_student_branch_holds_the_course_without_solutions_or_tests(tmp_path):
+def test_student_branch_holds_the_course_without_solutions_or_tests(tmp_path, secrets):
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
     commit = publish_student_branch(clone)
@@ -122,7 +122,6 @@ def test_student_branch_holds_the_course_without_solutions_or_tests(tmp_path):
     # coursepkg holds the public reference implementations, whose lines the
     # solutions naturally share; every other file must hold none of them. Only
     # notebooks must be free of nbgrader's markers (the README explains them).
-    secrets = secret_lines()
     for name in files:
         text = subprocess.run(["git", "show", f"{commit}:{name}"], cwd=clone, capture_output=True, check=True).stdout
         found = leaks(
