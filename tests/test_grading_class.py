@@ -223,11 +223,13 @@ def _databases_shown(text: str) -> list[str | None]:
     """
     paths: list[str | None] = []
     for shown in re.finditer("SQLite format 3", text):
-        end = shown.start() - len(" b'")
-        start = end
+        if not text.endswith(" b'", 0, shown.start()):
+            paths.append(None)
+            continue
+        start = end = shown.start() - len(" b'")
         while start > 0 and not text[start - 1].isspace() and text[start - 1] != "'":
             start -= 1
-        token = text[start:end] if text[end : shown.start()] == " b'" else ""
+        token = text[start:end]  # the word before " b'", from its first slash on
         paths.append(token[token.index("/") :] if "/" in token else None)
     return paths
 
